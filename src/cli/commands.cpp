@@ -1,0 +1,10 @@
+#include "cli/commands.h"
+
+#include <CLI/CLI.hpp>
+
+namespace focaldet::cli {
+
+// Subcommands arrive with the issues that build them (train, eval, convert, compare, ...).
+void register_commands(CLI::App& app) { (void)app; }
+
+}  // namespace focaldet::cli

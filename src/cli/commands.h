@@ -1,0 +1,12 @@
+#pragma once
+// One register function per subcommand; each is defined in its own file in src/cli/.
+namespace CLI {
+class App;
+}
+
+namespace focaldet::cli {
+
+// Adds every subcommand that exists in this build to `app`.
+void register_commands(CLI::App& app);
+
+}  // namespace focaldet::cli

@@ -4,6 +4,7 @@
 // are stable; the reader's implementation lives in coco_dataset.cpp. No torch in this header.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -38,24 +39,33 @@ struct CocoReadOptions {
   // When non-empty, every image file must exist under this folder (checked at start-up; the
   // error names the first few missing ones).
   std::string image_root;
+  // Drop images that have no (non-crowd) annotation left after sanitising, together with their
+  // crowd regions. Off by default: such images are background-only samples for training.
+  bool drop_empty_images = false;
 };
 
 struct CocoDataset {
-  std::string path;                          // the json it was read from (for messages)
-  std::vector<CocoImage> images;             // in file order
-  std::vector<CocoCategory> categories;      // in file order
-  std::vector<CocoAnnotation> annotations;   // in file order (after sanitising, if asked)
-  std::unordered_map<int64_t, std::size_t> image_index;     // image id -> index in images
-  std::unordered_map<int64_t, int> category_to_contiguous;  // category id -> training index
-  std::vector<int64_t> contiguous_to_category;              // training index -> category id
-                                                            // (ascending id order)
+  std::string path;                         // the json it was read from (for messages)
+  std::vector<CocoImage> images;            // in file order
+  std::vector<CocoCategory> categories;     // in file order
+  std::vector<CocoAnnotation> annotations;  // in file order (after sanitising, if asked)
+  std::unordered_map<int64_t, std::size_t> image_index;        // image id -> index in images
+  std::unordered_map<int64_t, int> category_to_contiguous;     // category id -> training index
+  std::vector<int64_t> contiguous_to_category;                 // training index -> category id
+                                                               // (ascending id order)
   std::vector<std::vector<std::size_t>> annotations_of_image;  // per images[i]: annotation idx
-  int64_t num_clipped = 0;   // boxes clipped to their image (sanitize_boxes)
-  int64_t num_dropped = 0;   // boxes dropped for zero/negative size (sanitize_boxes)
+  int64_t num_clipped = 0;               // boxes clipped to their image (sanitize_boxes)
+  int64_t num_dropped = 0;               // boxes dropped for zero/negative size (sanitize_boxes)
+  int64_t num_empty_images_dropped = 0;  // images removed by drop_empty_images
 };
 
 // Reads and validates a COCO instances json. Throws focaldet::Error naming the file and the
 // offending entry (and the parser's byte offset for malformed JSON).
 CocoDataset read_coco(const std::string& json_path, const CocoReadOptions& options = {});
+
+// The same from JSON text already in memory; `name` stands for the file in messages (and in
+// CocoDataset::path). Relative image paths are still checked against options.image_root.
+CocoDataset parse_coco(std::string_view json_text, const std::string& name,
+                       const CocoReadOptions& options = {});
 
 }  // namespace focaldet::data

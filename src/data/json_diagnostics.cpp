@@ -1,0 +1,127 @@
+#include "data/json_diagnostics.h"
+
+#include <cmath>
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace focaldet::data {
+namespace {
+
+// Follows the SAX events to know the path of the current value ("images[3].file_name") and
+// stops at the first parse error or non-finite number.
+class PathTracker : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t v, const string_t& text) override {
+    value();
+    // nlohmann turns an overflowing literal such as 1e999 into inf; a COCO file never means it.
+    if (!std::isfinite(v)) {
+      problem_ = "number '" + text + "' is not finite, in " + path();
+      return false;
+    }
+    return true;
+  }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    value();
+    frames_.push_back({/*is_array=*/false, -1, {}});
+    return true;
+  }
+  bool key(string_t& k) override {
+    frames_.back().key = k;
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    value();
+    frames_.push_back({/*is_array=*/true, -1, {}});
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
+    error_position_ = position;
+    // what(): "[json.exception.parse_error.101] parse error at line 1, column 5: <reason>".
+    std::string what = ex.what();
+    const std::size_t column = what.find("column ");
+    const std::size_t colon =
+        column == std::string::npos ? what.find("] ") : what.find(": ", column);
+    reason_ = colon == std::string::npos ? what : what.substr(colon + 2);
+    has_error_ = true;
+    return false;
+  }
+
+  bool has_error() const { return has_error_; }
+  std::size_t error_position() const { return error_position_; }
+  const std::string& reason() const { return reason_; }
+  const std::string& problem() const { return problem_; }
+
+  // "annotations[3].bbox[2]", or "the top level".
+  std::string path() const {
+    std::string p;
+    for (const Frame& f : frames_) {
+      if (f.is_array) {
+        if (f.index >= 0) p += "[" + std::to_string(f.index) + "]";
+      } else if (!f.key.empty()) {
+        if (!p.empty()) p += ".";
+        p += f.key;
+      }
+    }
+    return p.empty() ? "the top level" : p;
+  }
+
+ private:
+  struct Frame {
+    bool is_array;
+    long index;       // current element of an array
+    std::string key;  // current key of an object
+  };
+  bool value() {
+    if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
+    return true;
+  }
+
+  std::vector<Frame> frames_;
+  bool has_error_ = false;
+  std::size_t error_position_ = 0;
+  std::string reason_;
+  std::string problem_;
+};
+
+}  // namespace
+
+std::string diagnose_json(std::string_view text) {
+  PathTracker tracker;
+  nlohmann::json::sax_parse(text.begin(), text.end(), &tracker,
+                            nlohmann::detail::input_format_t::json, /*strict=*/true);
+  if (!tracker.problem().empty()) return tracker.problem();
+  if (!tracker.has_error()) return {};
+  // nlohmann's position counts the characters read, the offending one included.
+  const std::size_t byte = std::min(tracker.error_position(), text.size());
+  std::size_t line = 1, column = 1;
+  for (std::size_t i = 0; i + 1 < byte; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column) + " (byte " +
+         std::to_string(byte == 0 ? 0 : byte - 1) + "), in " + tracker.path() + ": " +
+         tracker.reason();
+}
+
+}  // namespace focaldet::data

@@ -1,0 +1,43 @@
+#pragma once
+// What an assigner says about each anchor of one image; `labels` is exactly the target the
+// classification losses take (src/loss: class index, -1 background, -2 ignore).
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace focaldet::assign {
+
+inline constexpr int64_t kBackground = -1;
+inline constexpr int64_t kIgnore = -2;
+
+struct AssignResult {
+  at::Tensor matched_gt;  // [A] int64: index into the image's gt boxes, or kBackground / kIgnore
+  at::Tensor labels;      // [A] int64: class of the matched gt, or kBackground / kIgnore
+  int64_t num_pos() const;
+};
+
+// gt inputs of one image, as the data loader gives them.
+struct GroundTruth {
+  at::Tensor boxes;   // [G, 4] float (x1, y1, x2, y2), input pixels
+  at::Tensor labels;  // [G] int64 contiguous class index
+  at::Tensor crowd;   // [G] bool, true for crowd regions; undefined means none
+};
+
+// Validates shapes and splits gt into regular boxes (with their original indices) and crowd
+// regions. `fn` names the caller in errors.
+struct SplitGroundTruth {
+  at::Tensor boxes, labels, index;  // regular boxes [R, 4], their labels [R], original index [R]
+  at::Tensor crowd_boxes;           // [K, 4]
+};
+SplitGroundTruth split_ground_truth(const GroundTruth& gt, const char* fn);
+
+// Anchors that would be background but overlap a crowd region (intersection / anchor area
+// > crowd_ioa) become kIgnore: an object inside a crowd region is neither a target nor a
+// negative (the COCO evaluation never counts detections in crowd regions as false positives).
+void ignore_crowd_overlaps(AssignResult& result, const at::Tensor& anchors,
+                           const at::Tensor& crowd_boxes, double crowd_ioa);
+
+// labels = gt_labels[matched_gt] for positives; kBackground / kIgnore copied through.
+at::Tensor labels_from_matches(const at::Tensor& matched_gt, const at::Tensor& gt_labels);
+
+}  // namespace focaldet::assign

@@ -1,0 +1,58 @@
+#include "loss/ohem.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "loss/sigmoid_focal.h"
+
+namespace focaldet::loss {
+
+torch::Tensor ohem_select(const torch::Tensor& logits, const torch::Tensor& targets,
+                          const OhemOptions& options) {
+  check(std::isfinite(options.neg_pos_ratio) && options.neg_pos_ratio >= 0,
+        "ohem: neg_pos_ratio must be finite and >= 0, got " +
+            std::to_string(options.neg_pos_ratio));
+  check(options.images >= 1 && logits.dim() == 2 && logits.size(0) % options.images == 0,
+        "ohem: the " + std::to_string(logits.dim() == 2 ? logits.size(0) : -1) +
+            " rows of logits do not split into images = " + std::to_string(options.images));
+  torch::NoGradGuard no_grad;
+  FocalOptions ce;
+  ce.alpha = -1;
+  ce.gamma = 0;
+  ce.reduction = Reduction::None;
+  // Per-anchor cross-entropy, summed over classes: the hardness OHEM ranks negatives by.
+  const auto anchor_loss = sigmoid_focal_loss(logits, targets, ce).sum(1);
+  auto kept = targets.clone();
+  const int64_t per_image = logits.size(0) / options.images;
+  for (int64_t b = 0; b < options.images; ++b) {
+    const auto t = targets.narrow(0, b * per_image, per_image);
+    const auto negative = t.eq(-1);
+    const int64_t num_pos = t.ge(0).sum().item<int64_t>();
+    const int64_t num_neg = negative.sum().item<int64_t>();
+    const auto keep = std::min<int64_t>(
+        num_neg, static_cast<int64_t>(std::floor(options.neg_pos_ratio * static_cast<double>(num_pos))));
+    auto out = kept.narrow(0, b * per_image, per_image);
+    out.masked_fill_(negative, -2);  // drop every negative, then restore the hardest
+    if (keep == 0) continue;
+    const auto l = anchor_loss.narrow(0, b * per_image, per_image)
+                       .masked_fill(~negative, -std::numeric_limits<double>::infinity());
+    const auto hardest = std::get<1>(l.topk(keep));
+    out.index_fill_(0, hardest, -1);
+  }
+  return kept;
+}
+
+torch::Tensor ohem_loss(const torch::Tensor& logits, const torch::Tensor& targets,
+                        const OhemOptions& options, LossBreakdown* breakdown) {
+  check_loss_inputs(logits, targets, logits.dim() == 2 ? logits.size(1) : 0, "ohem_loss");
+  FocalOptions ce;
+  ce.alpha = -1;
+  ce.gamma = 0;
+  ce.reduction = options.reduction;
+  ce.easy_prob = options.easy_prob;
+  return sigmoid_focal_loss(logits, ohem_select(logits, targets, options), ce, breakdown);
+}
+
+}  // namespace focaldet::loss

@@ -1,0 +1,210 @@
+// Fused sigmoid focal loss, forward and backward, one pass each over the logits.
+//
+// For one logit x of an anchor whose target class is t, with s = +1 if this class is t and -1
+// otherwise, z = s x and p_t = sigmoid(z):
+//   loss       = -alpha_t (1 - p_t)^gamma log(p_t)
+//   dloss/dz   =  alpha_t (1 - p_t)^gamma (gamma p_t log(p_t) - (1 - p_t))
+//   dloss/dx   =  s dloss/dz
+// computed from e = exp(-|z|) only: log(p_t) = -(max(-z, 0) + log1p(e)), and p_t, 1 - p_t are
+// 1/(1+e) and e/(1+e) in the order the sign of z gives. No term overflows for any finite x.
+#include "loss/sigmoid_focal_kernel.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "loss/fast_math.h"
+
+namespace focaldet::loss::detail {
+namespace {
+
+constexpr int kGammaZero = 0, kGammaTwo = 2, kGammaAny = -1;
+
+// Enough elements per task that threading pays for itself.
+int64_t grain_rows(int64_t classes) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(classes, 1)); }
+
+inline void add(FocalSums& a, const FocalSums& b) {
+  a.loss += b.loss;
+  a.pos += b.pos;
+  a.neg_hard += b.neg_hard;
+  a.neg_easy += b.neg_easy;
+  a.num_pos += b.num_pos;
+  a.num_neg_hard += b.num_neg_hard;
+  a.num_neg_easy += b.num_neg_easy;
+  a.num_ignored += b.num_ignored;
+}
+
+// (1 - p_t)^gamma from e = exp(-|z|) and log(1 - p_t) = -(max(z, 0) + log1p(e)).
+template <int kGamma, typename T>
+inline T modulating_factor(T z, T e, T l1p, T gamma, T floor) {
+  if constexpr (kGamma == kGammaZero) {
+    return T(1);
+  } else if constexpr (kGamma == kGammaTwo) {
+    const T q = (z >= T(0) ? e : T(1)) / (T(1) + e);
+    return q * q;
+  } else {
+    return exp_nonpositive(-gamma * (std::max(z, T(0)) + l1p), floor);
+  }
+}
+
+template <typename T, int kGamma, bool kWriteLoss>
+FocalSums forward_rows(const T* logits, const int64_t* targets, T* loss_out,
+                       const FocalKernelArgs& args, int64_t begin, int64_t end) {
+  const int64_t C = args.classes;
+  const T a_pos = static_cast<T>(args.alpha_pos), a_neg = static_cast<T>(args.alpha_neg);
+  const T gamma = static_cast<T>(args.gamma), easy_logit = static_cast<T>(args.easy_logit);
+  const T floor = static_cast<T>(args.exp_floor);
+  FocalSums sums;
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t target = targets[i];
+    const T* x = logits + i * C;
+    T* out = kWriteLoss ? loss_out + i * C : nullptr;
+    if (target == -2) {
+      if constexpr (kWriteLoss) std::fill(out, out + C, T(0));
+      ++sums.num_ignored;
+      continue;
+    }
+    T row_loss = 0;
+    T row_max = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(+ : row_loss) reduction(max : row_max)
+    for (int64_t c = 0; c < C; ++c) {
+      const bool positive = c == target;
+      const T xc = x[c];  // loaded unconditionally so the select below if-converts
+      const T z = positive ? xc : -xc;
+      const T e = exp_nonpositive(-std::abs(z), floor);
+      const T l1p = log1p_unit(e);
+      const T log_pt = -(std::max(-z, T(0)) + l1p);
+      const T mod = modulating_factor<kGamma>(z, e, l1p, gamma, floor);
+      const T loss = -(positive ? a_pos : a_neg) * mod * log_pt;
+      if constexpr (kWriteLoss) out[c] = loss;
+      row_loss += loss;
+      row_max = std::max(row_max, xc);
+    }
+    sums.loss += row_loss;
+    if (target >= 0) {
+      sums.pos += row_loss;
+      ++sums.num_pos;
+    } else if (row_max < easy_logit) {
+      sums.neg_easy += row_loss;
+      ++sums.num_neg_easy;
+    } else {
+      sums.neg_hard += row_loss;
+      ++sums.num_neg_hard;
+    }
+  }
+  return sums;
+}
+
+template <typename T, int kGamma, bool kElementwise>
+void backward_rows(const T* logits, const int64_t* targets, const T* grad_elementwise,
+                   T grad_scale, T* grad, const FocalKernelArgs& args, int64_t begin,
+                   int64_t end) {
+  const int64_t C = args.classes;
+  const T a_pos = static_cast<T>(args.alpha_pos), a_neg = static_cast<T>(args.alpha_neg);
+  const T gamma = static_cast<T>(args.gamma);
+  const T floor = static_cast<T>(args.exp_floor);
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t target = targets[i];
+    const T* x = logits + i * C;
+    T* g = grad + i * C;
+    if (target == -2) {
+      std::fill(g, g + C, T(0));
+      continue;
+    }
+    const T* upstream = kElementwise ? grad_elementwise + i * C : nullptr;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const bool positive = c == target;
+      const T xc = x[c];  // loaded unconditionally so the select below if-converts
+      const T z = positive ? xc : -xc;
+      const T e = exp_nonpositive(-std::abs(z), floor);
+      const T inv = T(1) / (T(1) + e);
+      const T p_t = z >= T(0) ? inv : e * inv;
+      const T q = z >= T(0) ? e * inv : inv;  // 1 - p_t
+      T dz;
+      if constexpr (kGamma == kGammaZero) {
+        dz = -q;
+      } else {
+        const T l1p = log1p_unit(e);
+        const T log_pt = -(std::max(-z, T(0)) + l1p);
+        T mod;
+        if constexpr (kGamma == kGammaTwo) {
+          mod = q * q;
+        } else {
+          mod = modulating_factor<kGamma>(z, e, l1p, gamma, floor);
+        }
+        dz = mod * (gamma * p_t * log_pt - q);
+      }
+      dz *= (positive ? a_pos : a_neg) * grad_scale;
+      if constexpr (kElementwise) dz *= upstream[c];
+      g[c] = positive ? dz : -dz;
+    }
+  }
+}
+
+template <typename T, int kGamma>
+FocalSums forward_dispatch(const T* logits, const int64_t* targets, T* loss_out,
+                           const FocalKernelArgs& args) {
+  return at::parallel_reduce(
+      0, args.rows, grain_rows(args.classes), FocalSums{},
+      [&](int64_t begin, int64_t end, FocalSums acc) {
+        const FocalSums part =
+            loss_out ? forward_rows<T, kGamma, true>(logits, targets, loss_out, args, begin, end)
+                     : forward_rows<T, kGamma, false>(logits, targets, nullptr, args, begin, end);
+        add(acc, part);
+        return acc;
+      },
+      [](FocalSums a, const FocalSums& b) {
+        add(a, b);
+        return a;
+      });
+}
+
+template <typename T, int kGamma>
+void backward_dispatch(const T* logits, const int64_t* targets, const T* grad_elementwise,
+                       T grad_scale, T* grad, const FocalKernelArgs& args) {
+  at::parallel_for(0, args.rows, grain_rows(args.classes), [&](int64_t begin, int64_t end) {
+    if (grad_elementwise) {
+      backward_rows<T, kGamma, true>(logits, targets, grad_elementwise, grad_scale, grad, args,
+                                     begin, end);
+    } else {
+      backward_rows<T, kGamma, false>(logits, targets, nullptr, grad_scale, grad, args, begin,
+                                      end);
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+FocalSums sigmoid_focal_forward(const T* logits, const int64_t* targets, T* loss_out,
+                                const FocalKernelArgs& args) {
+  if (args.gamma == 0) return forward_dispatch<T, kGammaZero>(logits, targets, loss_out, args);
+  if (args.gamma == 2) return forward_dispatch<T, kGammaTwo>(logits, targets, loss_out, args);
+  return forward_dispatch<T, kGammaAny>(logits, targets, loss_out, args);
+}
+
+template <typename T>
+void sigmoid_focal_backward(const T* logits, const int64_t* targets, const T* grad_elementwise,
+                            T grad_scale, T* grad, const FocalKernelArgs& args) {
+  if (args.gamma == 0) {
+    backward_dispatch<T, kGammaZero>(logits, targets, grad_elementwise, grad_scale, grad, args);
+  } else if (args.gamma == 2) {
+    backward_dispatch<T, kGammaTwo>(logits, targets, grad_elementwise, grad_scale, grad, args);
+  } else {
+    backward_dispatch<T, kGammaAny>(logits, targets, grad_elementwise, grad_scale, grad, args);
+  }
+}
+
+template FocalSums sigmoid_focal_forward<float>(const float*, const int64_t*, float*,
+                                                const FocalKernelArgs&);
+template FocalSums sigmoid_focal_forward<double>(const double*, const int64_t*, double*,
+                                                 const FocalKernelArgs&);
+template void sigmoid_focal_backward<float>(const float*, const int64_t*, const float*, float,
+                                            float*, const FocalKernelArgs&);
+template void sigmoid_focal_backward<double>(const double*, const int64_t*, const double*, double,
+                                             double*, const FocalKernelArgs&);
+
+}  // namespace focaldet::loss::detail

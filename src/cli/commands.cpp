@@ -5,6 +5,8 @@
 namespace focaldet::cli {
 
 // Subcommands arrive with the issues that build them (train, eval, convert, compare, ...).
-void register_commands(CLI::App& app) { (void)app; }
+void register_commands(CLI::App& app) {
+  register_eval_command(app);
+}
 
 }  // namespace focaldet::cli

@@ -9,4 +9,7 @@ namespace focaldet::cli {
 // Adds every subcommand that exists in this build to `app`.
 void register_commands(CLI::App& app);
 
+// focaldet eval: COCO bbox evaluation (eval_command.cpp).
+void register_eval_command(CLI::App& app);
+
 }  // namespace focaldet::cli

@@ -1,0 +1,70 @@
+// `focaldet eval --annotations GT.json --detections DETS.json [--json OUT.json]`: pycocotools'
+// bbox evaluation of a results file: the 12 summary lines, AP per category, metrics json.
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cli/commands.h"
+#include "data/coco_dataset.h"
+#include "eval/coco_eval.h"
+#include "eval/eval_report.h"
+#include "eval/results_json.h"
+
+namespace focaldet::cli {
+namespace {
+
+struct EvalArgs {
+  std::string annotations;
+  std::string detections;
+  std::string json_out;
+};
+
+void run_eval(const EvalArgs& args) {
+  // The two files are parsed at the same time, one per core.
+  data::CocoDataset gt;
+  std::exception_ptr gt_failure;
+  std::thread gt_reader([&] {
+    try {
+      data::CocoReadOptions options;
+      options.sanitize_boxes = false;  // boxes exactly as written, as pycocotools keeps them
+      gt = data::read_coco(args.annotations, options);
+    } catch (...) {
+      gt_failure = std::current_exception();
+    }
+  });
+  std::vector<eval::Detection> detections;
+  try {
+    detections = eval::read_results(args.detections);
+  } catch (...) {
+    gt_reader.join();
+    throw;
+  }
+  gt_reader.join();
+  if (gt_failure) std::rethrow_exception(gt_failure);
+
+  const eval::CocoEvalResult result = eval::evaluate(gt, detections);
+  std::cout << eval::format_report(result) << std::flush;
+  if (!args.json_out.empty()) eval::write_metrics_json(args.json_out, result);
+}
+
+}  // namespace
+
+void register_eval_command(CLI::App& app) {
+  auto args = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Evaluate COCO results (bbox) against COCO ground truth, as pycocotools does");
+  cmd->add_option("--annotations", args->annotations, "COCO instances json (ground truth)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--detections", args->detections, "COCO results json (a list of detections)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--json", args->json_out,
+                  "write the 12 stats by name and AP per category id to this json");
+  cmd->callback([args] { run_eval(*args); });
+}
+
+}  // namespace focaldet::cli

@@ -1,0 +1,539 @@
+#include "eval/coco_eval.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "common/error.h"
+
+namespace focaldet::eval {
+
+const std::array<const char*, 12> kStatNames = {"AP",  "AP50", "AP75",  "APs", "APm", "APl",
+                                                "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
+
+namespace {
+
+constexpr int T = kNumIouThresholds;
+constexpr int R = kNumRecallPoints;
+constexpr int A = kNumAreaRanges;
+constexpr int M = kNumMaxDets;
+constexpr int kMaxDetLast = kMaxDets[M - 1];
+// np.spacing(1): the distance from 1.0 to the next double.
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+
+// np.linspace(start, stop, num): y = arange(num) * ((stop - start) / (num - 1)) + start, then
+// y[-1] = stop. Two roundings per element, as numpy does them.
+template <std::size_t N>
+std::array<double, N> linspace(double start, double stop) {
+  std::array<double, N> y{};
+  const double step = (stop - start) / static_cast<double>(N - 1);
+  for (std::size_t i = 0; i < N; ++i) {
+    const double scaled = static_cast<double>(i) * step;
+    y[i] = scaled + start;
+  }
+  y[N - 1] = stop;
+  return y;
+}
+
+// numpy's pairwise summation (pairwise_sum in umath/loops_utils.h), which np.mean uses on a
+// contiguous float64 array; reproduced so the means are the same doubles pycocotools gets.
+double pairwise_sum(const double* a, std::size_t n) {
+  if (n < 8) {
+    double res = -0.0;
+    for (std::size_t i = 0; i < n; ++i) res += a[i];
+    return res;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (int j = 0; j < 8; ++j) r[j] = a[j];
+    std::size_t i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+    }
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[i];
+    return res;
+  }
+  std::size_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+// np.mean(s[s > -1]), or -1 when nothing is left (summarize()'s rule).
+double mean_of_measured(const std::vector<double>& values) {
+  if (values.empty()) return -1.0;
+  return (0.0 + pairwise_sum(values.data(), values.size())) / static_cast<double>(values.size());
+}
+
+// id -> position among the sorted unique ids (pycocotools sorts imgIds and catIds).
+class IdIndex {
+ public:
+  explicit IdIndex(std::vector<int64_t> ids) : sorted_(std::move(ids)) {
+    std::sort(sorted_.begin(), sorted_.end());
+    sorted_.erase(std::unique(sorted_.begin(), sorted_.end()), sorted_.end());
+    if (sorted_.empty()) return;
+    base_ = sorted_.front();
+    const uint64_t span = static_cast<uint64_t>(sorted_.back()) - static_cast<uint64_t>(base_);
+    if (span < 4 * sorted_.size() + 1024) {  // dense ids (the usual case): a flat table
+      dense_.assign(span + 1, -1);
+      for (std::size_t i = 0; i < sorted_.size(); ++i) dense_[sorted_[i] - base_] = int32_t(i);
+    } else {
+      for (std::size_t i = 0; i < sorted_.size(); ++i) sparse_.emplace(sorted_[i], int32_t(i));
+    }
+  }
+  // Position of `id`, or -1 when it is not there.
+  int32_t find(int64_t id) const {
+    if (!dense_.empty()) {
+      if (id < base_) return -1;
+      const uint64_t off = static_cast<uint64_t>(id) - static_cast<uint64_t>(base_);
+      return off < dense_.size() ? dense_[off] : -1;
+    }
+    const auto it = sparse_.find(id);
+    return it == sparse_.end() ? -1 : it->second;
+  }
+  const std::vector<int64_t>& ids() const { return sorted_; }
+  int32_t size() const { return static_cast<int32_t>(sorted_.size()); }
+
+ private:
+  std::vector<int64_t> sorted_;
+  int64_t base_ = 0;
+  std::vector<int32_t> dense_;
+  std::unordered_map<int64_t, int32_t> sparse_;
+};
+
+// Items grouped by key = category * num_images + image, in input (file) order within a group:
+// a counting sort into flat arrays, so a category's groups are contiguous and in image order.
+struct Groups {
+  std::vector<uint32_t> offsets;  // num_keys + 1
+  std::vector<uint32_t> items;    // input indices
+  void build(const std::vector<int64_t>& keys, std::size_t num_keys) {
+    offsets.assign(num_keys + 1, 0);
+    for (const int64_t key : keys) {
+      if (key >= 0) ++offsets[key + 1];
+    }
+    for (std::size_t i = 0; i < num_keys; ++i) offsets[i + 1] += offsets[i];
+    items.resize(offsets[num_keys]);
+    std::vector<uint32_t> cursor(offsets.begin(), offsets.end() - 1);
+    for (std::size_t n = 0; n < keys.size(); ++n) {
+      if (keys[n] >= 0) items[cursor[keys[n]]++] = static_cast<uint32_t>(n);
+    }
+  }
+};
+
+// One kept detection of a category (after the per-image sort and maxDets cut), with its
+// outcome per area range: bit t of tp[a] / fp[a] says it is a true / false positive at IoU
+// threshold t; neither bit set means ignored.
+struct KeptDet {
+  double score;
+  uint32_t rank;  // position in its image's sorted list (for the maxDets 1 / 10 cuts)
+  uint16_t tp[A];
+  uint16_t fp[A];
+};
+
+struct Inputs {
+  const data::CocoDataset& gt;
+  const std::vector<Detection>& dets;
+  int32_t num_images;
+  Groups gt_groups;
+  Groups det_groups;
+};
+
+// Per-thread scratch, grown as needed and reused, so the per-image loop does not allocate
+// once it has seen its largest image.
+struct Scratch {
+  std::vector<uint32_t> det_order;
+  std::vector<double> ious;        // [D, G], gt in file order
+  std::vector<uint32_t> gt_order;  // per area range: regular gt first (stable)
+  std::vector<uint8_t> gt_ignore;  // by sorted position
+  std::vector<uint8_t> gt_crowd;   // by sorted position
+  std::vector<uint8_t> gt_taken;   // by sorted position, per threshold
+  std::vector<KeptDet> kept;       // the category's kept detections, image order
+  std::vector<uint32_t> kept_order;
+  std::vector<uint32_t> cut;
+  std::vector<double> rc, pr;
+};
+
+// maskApi.c bbIou: IoU of a detection with a gt box, intersection / detection area for crowd
+// gt. Doubles, same operation order (x + w before fmin), so results are bit-identical.
+inline double bb_iou(const Detection& d, const data::CocoAnnotation& g) {
+  const double w = std::fmin(d.w + d.x, g.w + g.x) - std::fmax(d.x, g.x);
+  if (w <= 0) return 0.0;
+  const double h = std::fmin(d.h + d.y, g.h + g.y) - std::fmax(d.y, g.y);
+  if (h <= 0) return 0.0;
+  const double inter = w * h;
+  const double det_area = d.w * d.h;
+  const double union_area = g.iscrowd ? det_area : det_area + g.w * g.h - inter;
+  return inter / union_area;
+}
+
+// COCOeval.evaluateImg for one image and category, all area ranges and thresholds at once.
+// Appends the kept detections (sorted, cut to maxDets[-1]) to s.kept and adds the regular gt
+// count per area range to npig.
+void evaluate_image(const Inputs& in, std::size_t key, Scratch& s, int64_t npig[A]) {
+  const auto& thr = iou_thresholds();
+  const auto& areas = area_ranges();
+  const uint32_t g0 = in.gt_groups.offsets[key], g1 = in.gt_groups.offsets[key + 1];
+  const uint32_t d0 = in.det_groups.offsets[key], d1 = in.det_groups.offsets[key + 1];
+  const uint32_t* gt_idx = in.gt_groups.items.data() + g0;
+  const std::size_t G = g1 - g0;
+
+  // Highest score first, stable (np.argsort(-score, kind='mergesort')): ties keep file order,
+  // and item indices increase in file order, so sorting by (score desc, index) is the same.
+  s.det_order.assign(in.det_groups.items.begin() + d0, in.det_groups.items.begin() + d1);
+  const auto& dets = in.dets;
+  std::sort(s.det_order.begin(), s.det_order.end(), [&dets](uint32_t a, uint32_t b) {
+    return dets[a].score > dets[b].score || (dets[a].score == dets[b].score && a < b);
+  });
+  const std::size_t D = std::min<std::size_t>(s.det_order.size(), kMaxDetLast);
+
+  s.ious.resize(D * G);
+  for (std::size_t d = 0; d < D; ++d) {
+    const Detection& det = dets[s.det_order[d]];
+    for (std::size_t g = 0; g < G; ++g) {
+      s.ious[d * G + g] = bb_iou(det, in.gt.annotations[gt_idx[g]]);
+    }
+  }
+
+  const std::size_t first = s.kept.size();
+  for (std::size_t d = 0; d < D; ++d) {
+    KeptDet k{};
+    k.score = dets[s.det_order[d]].score;
+    k.rank = static_cast<uint32_t>(d);
+    s.kept.push_back(k);
+  }
+  KeptDet* kept = s.kept.data() + first;
+
+  s.gt_order.resize(G);
+  s.gt_ignore.resize(G);
+  s.gt_crowd.resize(G);
+  s.gt_taken.resize(G);
+  for (int a = 0; a < A; ++a) {
+    const double lo = areas[a][0], hi = areas[a][1];
+    // gt['_ignore'] = iscrowd or area outside [lo, hi]; then regular first, stable.
+    std::size_t n_regular = 0;
+    for (std::size_t g = 0; g < G; ++g) {
+      const auto& ann = in.gt.annotations[gt_idx[g]];
+      if (!(ann.iscrowd || ann.area < lo || ann.area > hi)) s.gt_order[n_regular++] = uint32_t(g);
+    }
+    std::size_t pos = n_regular;
+    for (std::size_t g = 0; g < G; ++g) {
+      const auto& ann = in.gt.annotations[gt_idx[g]];
+      if (ann.iscrowd || ann.area < lo || ann.area > hi) s.gt_order[pos++] = uint32_t(g);
+    }
+    for (std::size_t p = 0; p < G; ++p) {
+      s.gt_ignore[p] = p >= n_regular;
+      s.gt_crowd[p] = in.gt.annotations[gt_idx[s.gt_order[p]]].iscrowd;
+    }
+    npig[a] += static_cast<int64_t>(n_regular);
+
+    for (int t = 0; t < T; ++t) {
+      std::fill(s.gt_taken.begin(), s.gt_taken.end(), 0);
+      const uint16_t bit = uint16_t(1u << t);
+      for (std::size_t d = 0; d < D; ++d) {
+        // Greedy match: best IoU >= threshold (pycocotools skips only IoU < min(t, 1 - 1e-10),
+        // so an IoU equal to the threshold matches); stop at the ignored gt once matched to a
+        // regular one; a taken regular gt is skipped, a crowd gt absorbs any number.
+        double best = std::min(thr[t], 1 - 1e-10);
+        std::ptrdiff_t m = -1;
+        const double* row = s.ious.data() + d * G;
+        for (std::size_t p = 0; p < G; ++p) {
+          if (s.gt_taken[p] && !s.gt_crowd[p]) continue;
+          if (m > -1 && !s.gt_ignore[m] && s.gt_ignore[p]) break;
+          const double iou = row[s.gt_order[p]];
+          if (iou < best) continue;
+          best = iou;
+          m = static_cast<std::ptrdiff_t>(p);
+        }
+        bool ignored = false;
+        // dtMatches holds the gt's id, and pycocotools tests it for truth: a match to a gt
+        // whose id is 0 counts as no match. Kept for parity.
+        bool matched = false;
+        if (m > -1) {
+          s.gt_taken[m] = 1;
+          ignored = s.gt_ignore[m];
+          matched = in.gt.annotations[gt_idx[s.gt_order[m]]].id != 0;
+        }
+        if (!matched) {
+          // Unmatched detections outside the area range (area = w * h) are ignored.
+          const Detection& det = dets[s.det_order[d]];
+          const double det_area = det.w * det.h;
+          if (det_area < lo || det_area > hi) ignored = true;
+        }
+        if (!ignored) {
+          if (matched)
+            kept[d].tp[a] |= bit;
+          else
+            kept[d].fp[a] |= bit;
+        }
+      }
+    }
+  }
+}
+
+// COCOeval.accumulate for one category: the category's kept detections over all images,
+// sorted stably by score, cut per image to each maxDets, give precision at 101 recall points.
+void accumulate_category(int k, int K, const int64_t npig[A], Scratch& s, CocoEvalResult& out) {
+  const auto& rec_thr = recall_thresholds();
+  const std::size_t n = s.kept.size();
+  // np.argsort(-scores, kind='mergesort') over the concatenation in image order.
+  s.kept_order.resize(n);
+  std::iota(s.kept_order.begin(), s.kept_order.end(), 0u);
+  const KeptDet* kept = s.kept.data();
+  std::sort(s.kept_order.begin(), s.kept_order.end(), [kept](uint32_t a, uint32_t b) {
+    return kept[a].score > kept[b].score || (kept[a].score == kept[b].score && a < b);
+  });
+  s.rc.resize(n);
+  s.pr.resize(n);
+  s.cut.resize(n);
+  for (int m = 0; m < M; ++m) {
+    // Cutting each image's list to maxDet keeps the relative order, so the stable order of
+    // the cut concatenation is the full order filtered.
+    const uint32_t max_det = static_cast<uint32_t>(kMaxDets[m]);
+    std::size_t nd = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (kept[s.kept_order[j]].rank < max_det) s.cut[nd++] = s.kept_order[j];
+    }
+    for (int a = 0; a < A; ++a) {
+      if (npig[a] == 0) continue;  // no regular gt: precision and recall stay -1
+      const double num_gt = static_cast<double>(npig[a]);
+      for (int t = 0; t < T; ++t) {
+        const uint16_t bit = uint16_t(1u << t);
+        double tp = 0, fp = 0;
+        for (std::size_t j = 0; j < nd; ++j) {
+          const KeptDet& e = kept[s.cut[j]];
+          tp += (e.tp[a] & bit) ? 1.0 : 0.0;
+          fp += (e.fp[a] & bit) ? 1.0 : 0.0;
+          s.rc[j] = tp / num_gt;
+          s.pr[j] = tp / (fp + tp + kEps);  // tp / (tp + fp + np.spacing(1))
+        }
+        out.recall[((std::size_t(t) * K + k) * A + a) * M + m] = nd ? s.rc[nd - 1] : 0.0;
+        // Monotone envelope: the running max from the right.
+        for (std::size_t j = nd; j-- > 1;) {
+          if (s.pr[j] > s.pr[j - 1]) s.pr[j - 1] = s.pr[j];
+        }
+        // np.searchsorted(rc, recThrs, side='left'): first j with rc[j] >= r; precision 0
+        // from the first recall point past the highest recall reached.
+        std::size_t j = 0;
+        for (int r = 0; r < R; ++r) {
+          while (j < nd && s.rc[j] < rec_thr[r]) ++j;
+          const double q = j < nd ? s.pr[j] : 0.0;
+          out.precision[(((std::size_t(t) * R + r) * K + k) * A + a) * M + m] = q;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const std::array<double, kNumIouThresholds>& iou_thresholds() {
+  static const auto thresholds = linspace<kNumIouThresholds>(0.5, 0.95);
+  return thresholds;
+}
+
+const std::array<double, kNumRecallPoints>& recall_thresholds() {
+  static const auto thresholds = linspace<kNumRecallPoints>(0.0, 1.0);
+  return thresholds;
+}
+
+const std::array<std::array<double, 2>, kNumAreaRanges>& area_ranges() {
+  static const std::array<std::array<double, 2>, kNumAreaRanges> ranges = {{
+      {0.0, 1e5 * 1e5},
+      {0.0, 32.0 * 32.0},
+      {32.0 * 32.0, 96.0 * 96.0},
+      {96.0 * 96.0, 1e5 * 1e5},
+  }};
+  return ranges;
+}
+
+double CocoEvalResult::precision_at(int t, int r, int k, int a, int m) const {
+  const std::size_t K = category_ids.size();
+  return precision.at((((std::size_t(t) * R + r) * K + k) * A + a) * M + m);
+}
+
+double CocoEvalResult::recall_at(int t, int k, int a, int m) const {
+  const std::size_t K = category_ids.size();
+  return recall.at(((std::size_t(t) * K + k) * A + a) * M + m);
+}
+
+CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection>& detections,
+                        const EvalOptions& options) {
+  std::vector<int64_t> image_ids;
+  image_ids.reserve(gt.images.size());
+  for (const auto& image : gt.images) image_ids.push_back(image.id);
+  std::vector<int64_t> category_ids;
+  for (const auto& category : gt.categories) category_ids.push_back(category.id);
+  const IdIndex images(std::move(image_ids));
+  const IdIndex categories(std::move(category_ids));
+  const int32_t I = images.size();
+  const int32_t K = categories.size();
+  const std::size_t num_keys = std::size_t(I) * std::size_t(K);
+  check(detections.size() < std::numeric_limits<uint32_t>::max() &&
+            gt.annotations.size() < std::numeric_limits<uint32_t>::max(),
+        "evaluate: more than 2^32 detections or annotations");
+
+  CocoEvalResult out;
+  out.category_ids = categories.ids();
+  out.category_names.resize(K);
+  for (const auto& category : gt.categories) {
+    auto& name = out.category_names[categories.find(category.id)];
+    if (name.empty()) name = category.name;
+  }
+
+  // Ground truth outside the listed images and categories is not evaluated (getAnnIds filters
+  // by imgIds and catIds).
+  std::vector<int64_t> keys(gt.annotations.size());
+  for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
+    const auto& ann = gt.annotations[n];
+    const int32_t i = images.find(ann.image_id), k = categories.find(ann.category_id);
+    keys[n] = (i < 0 || k < 0) ? -1 : int64_t(k) * I + i;
+  }
+  Inputs in{gt, detections, I, {}, {}};
+  in.gt_groups.build(keys, num_keys);
+
+  keys.resize(detections.size());
+  for (std::size_t n = 0; n < detections.size(); ++n) {
+    const Detection& d = detections[n];
+    const int32_t i = images.find(d.image_id);
+    if (i < 0) {
+      throw Error("detection " + std::to_string(n) + ": image_id " + std::to_string(d.image_id) +
+                  " is not an image of the ground truth" +
+                  (gt.path.empty() ? std::string() : " (" + gt.path + ")"));
+    }
+    const int32_t k = categories.find(d.category_id);
+    if (k < 0) {
+      throw Error("detection " + std::to_string(n) + ": category_id " +
+                  std::to_string(d.category_id) + " is not a category of the ground truth" +
+                  (gt.path.empty() ? std::string() : " (" + gt.path + ")"));
+    }
+    if (!(std::isfinite(d.x) && std::isfinite(d.y) && std::isfinite(d.w) && std::isfinite(d.h) &&
+          std::isfinite(d.score))) {
+      throw Error("detection " + std::to_string(n) + ": bbox or score is not a finite number");
+    }
+    keys[n] = int64_t(k) * I + i;
+  }
+  in.det_groups.build(keys, num_keys);
+  keys = {};
+
+  out.precision.assign(std::size_t(T) * R * K * A * M, -1.0);
+  out.recall.assign(std::size_t(T) * K * A * M, -1.0);
+
+  // Categories are independent from evaluateImg through accumulate: threads take them in turn.
+  std::atomic<int> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto worker = [&]() {
+    try {
+      Scratch s;
+      for (int k = next++; k < K; k = next++) {
+        s.kept.clear();
+        int64_t npig[A] = {0, 0, 0, 0};
+        bool any = false;
+        for (int32_t i = 0; i < I; ++i) {
+          const std::size_t key = std::size_t(k) * I + i;
+          const bool has_gt = in.gt_groups.offsets[key] != in.gt_groups.offsets[key + 1];
+          const bool has_dt = in.det_groups.offsets[key] != in.det_groups.offsets[key + 1];
+          if (!has_gt && !has_dt) continue;  // evaluateImg returns None
+          any = true;
+          evaluate_image(in, key, s, npig);
+        }
+        if (any) accumulate_category(k, K, npig, s, out);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+    }
+  };
+  int threads = options.num_threads > 0 ? options.num_threads
+                                        : int(std::max(1u, std::thread::hardware_concurrency()));
+  threads = std::max(1, std::min(threads, K));
+  std::vector<std::thread> pool;
+  for (int n = 1; n < threads; ++n) pool.emplace_back(worker);
+  worker();
+  for (auto& thread : pool) thread.join();
+  if (failure) std::rethrow_exception(failure);
+
+  // summarize(): means over the entries > -1 of the selected slice, in numpy's C order.
+  std::vector<double> values;
+  auto ap = [&](int t_only, int a, int m) {
+    values.clear();
+    for (int t = 0; t < T; ++t) {
+      if (t_only >= 0 && t != t_only) continue;
+      for (int r = 0; r < R; ++r) {
+        for (int k = 0; k < K; ++k) {
+          const double v = out.precision[(((std::size_t(t) * R + r) * K + k) * A + a) * M + m];
+          if (v > -1) values.push_back(v);
+        }
+      }
+    }
+    return mean_of_measured(values);
+  };
+  auto ar = [&](int a, int m) {
+    values.clear();
+    for (int t = 0; t < T; ++t) {
+      for (int k = 0; k < K; ++k) {
+        const double v = out.recall[((std::size_t(t) * K + k) * A + a) * M + m];
+        if (v > -1) values.push_back(v);
+      }
+    }
+    return mean_of_measured(values);
+  };
+  // iouThr .5 and .75 are iouThrs[0] and iouThrs[5] (np.where(iouThr == p.iouThrs) finds them).
+  out.stats = {ap(-1, 0, 2), ap(0, 0, 2), ap(5, 0, 2), ap(-1, 1, 2), ap(-1, 2, 2), ap(-1, 3, 2),
+               ar(0, 0),     ar(0, 1),    ar(0, 2),    ar(1, 2),     ar(2, 2),     ar(3, 2)};
+
+  out.ap.resize(K);
+  out.ap50.resize(K);
+  for (int k = 0; k < K; ++k) {
+    for (int t_only : {-1, 0}) {
+      values.clear();
+      for (int t = 0; t < T; ++t) {
+        if (t_only >= 0 && t != t_only) continue;
+        for (int r = 0; r < R; ++r) {
+          const double v = out.precision_at(t, r, k, 0, 2);
+          if (v > -1) values.push_back(v);
+        }
+      }
+      (t_only < 0 ? out.ap : out.ap50)[k] = mean_of_measured(values);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> summary_lines(const CocoEvalResult& result) {
+  struct Line {
+    bool ap;
+    const char* iou;
+    const char* area;
+    int max_dets;
+  };
+  static const Line lines[12] = {
+      {true, "0.50:0.95", "all", 100},     {true, "0.50", "all", 100},
+      {true, "0.75", "all", 100},          {true, "0.50:0.95", "small", 100},
+      {true, "0.50:0.95", "medium", 100},  {true, "0.50:0.95", "large", 100},
+      {false, "0.50:0.95", "all", 1},      {false, "0.50:0.95", "all", 10},
+      {false, "0.50:0.95", "all", 100},    {false, "0.50:0.95", "small", 100},
+      {false, "0.50:0.95", "medium", 100}, {false, "0.50:0.95", "large", 100},
+  };
+  std::vector<std::string> out;
+  for (int n = 0; n < 12; ++n) {
+    const Line& l = lines[n];
+    // '{:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}'
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), " %-18s %s @[ IoU=%-9s | area=%6s | maxDets=%3d ] = %0.3f",
+                  l.ap ? "Average Precision" : "Average Recall", l.ap ? "(AP)" : "(AR)", l.iou,
+                  l.area, l.max_dets, result.stats[n]);
+    out.emplace_back(buf);
+  }
+  return out;
+}
+
+}  // namespace focaldet::eval

@@ -1,0 +1,61 @@
+#pragma once
+// COCO bounding-box evaluation, exactly as pycocotools' COCOeval (evaluate, accumulate,
+// summarize) with its default parameters: IoU thresholds .50:.05:.95, 101 recall points, area
+// ranges all/small/medium/large by the ground truth's `area`, maxDets 1/10/100.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/coco_dataset.h"
+#include "eval/detection.h"
+
+namespace focaldet::eval {
+
+constexpr int kNumIouThresholds = 10;  // T
+constexpr int kNumRecallPoints = 101;  // R
+constexpr int kNumAreaRanges = 4;      // A: all, small, medium, large
+constexpr int kNumMaxDets = 3;         // M: 1, 10, 100
+constexpr std::array<int, kNumMaxDets> kMaxDets = {1, 10, 100};
+
+// pycocotools' iouThrs / recThrs, built as np.linspace builds them (i * step + start, last = stop)
+// so that the floats, and therefore every comparison against them, are bit-identical.
+const std::array<double, kNumIouThresholds>& iou_thresholds();
+const std::array<double, kNumRecallPoints>& recall_thresholds();
+// [lo, hi] per area range, inclusive: all [0, 1e10], small [0, 32^2], medium [32^2, 96^2],
+// large [96^2, 1e10].
+const std::array<std::array<double, 2>, kNumAreaRanges>& area_ranges();
+
+// Names of COCOeval.stats in order: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl.
+extern const std::array<const char*, 12> kStatNames;
+
+struct EvalOptions {
+  int num_threads = 2;  // worker threads over categories; <= 0 uses hardware_concurrency()
+};
+
+struct CocoEvalResult {
+  std::array<double, 12> stats{};           // COCOeval.stats; -1 where nothing could be measured
+  std::vector<int64_t> category_ids;        // K, ascending (pycocotools' catIds order)
+  std::vector<std::string> category_names;  // K, aligned with category_ids
+  std::vector<double> ap;    // K: AP at IoU .50:.95, area all, maxDets 100; -1 without ground truth
+  std::vector<double> ap50;  // K: AP at IoU .50, area all, maxDets 100; -1 without ground truth
+  // COCOeval.eval['precision'] [T, R, K, A, M] and ['recall'] [T, K, A, M], C order (-1 where
+  // a category has no regular ground truth in that area range).
+  std::vector<double> precision;
+  std::vector<double> recall;
+
+  double precision_at(int t, int r, int k, int a, int m) const;
+  double recall_at(int t, int k, int a, int m) const;
+};
+
+// Evaluates `detections` against `gt` (read with sanitize_boxes = false, so boxes are as
+// written). Detections are taken as pycocotools' loadRes takes them: ids 1.. in list order,
+// area = w * h, not crowd. Throws focaldet::Error naming the entry (its index) when a
+// detection's image or category is not in `gt` or one of its numbers is not finite.
+CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection>& detections,
+                        const EvalOptions& options = {});
+
+// The 12 lines COCOeval.summarize() prints, without trailing newlines.
+std::vector<std::string> summary_lines(const CocoEvalResult& result);
+
+}  // namespace focaldet::eval

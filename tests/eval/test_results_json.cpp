@@ -1,0 +1,142 @@
+// COCO results json: what is accepted, what is an error (naming the entry), and that writing
+// then reading gives back the same doubles.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "common/error.h"
+#include "eval/results_json.h"
+#include "support/oracle.h"
+
+namespace focaldet::test {
+namespace {
+
+using eval::parse_results;
+
+// Runs parse_results and returns the error message ("" when it did not throw).
+std::string error_of(const std::string& json) {
+  try {
+    parse_results(json, "dets.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_ERROR_HAS(json, ...)                                   \
+  do {                                                                \
+    const std::string message_ = error_of(json);                      \
+    ASSERT_FALSE(message_.empty()) << "accepted: " << json;           \
+    for (const char* part_ : {__VA_ARGS__}) {                         \
+      EXPECT_NE(message_.find(part_), std::string::npos) << message_; \
+    }                                                                 \
+  } while (0)
+
+TEST(ResultsJson, ReadsEntriesInOrderAndIgnoresOtherKeys) {
+  const auto dets = parse_results(
+      R"([{"image_id": 3, "category_id": 7, "bbox": [1.5, 2, 30.25, 4e1], "score": 0.125},
+          {"score": 1, "bbox": [0, 0, 1, 1], "id": 99, "area": 5, "segmentation": [[1, 2]],
+           "category_id": 2, "image_id": 4.0}])",
+      "x");
+  ASSERT_EQ(dets.size(), 2u);
+  EXPECT_EQ(dets[0].image_id, 3);
+  EXPECT_EQ(dets[0].category_id, 7);
+  EXPECT_EQ(dets[0].x, 1.5);
+  EXPECT_EQ(dets[0].y, 2.0);
+  EXPECT_EQ(dets[0].w, 30.25);
+  EXPECT_EQ(dets[0].h, 40.0);
+  EXPECT_EQ(dets[0].score, 0.125);
+  EXPECT_EQ(dets[1].image_id, 4);
+  EXPECT_EQ(dets[1].category_id, 2);
+  EXPECT_EQ(dets[1].score, 1.0);
+}
+
+TEST(ResultsJson, EmptyListIsNoDetections) { EXPECT_TRUE(parse_results("[]", "x").empty()); }
+
+TEST(ResultsJson, NotAListIsAnError) {
+  EXPECT_ERROR_HAS(R"({"image_id": 1})", "dets.json", "not a list");
+}
+
+TEST(ResultsJson, MalformedJsonIsAnError) {
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5},)",
+                   "dets.json");
+  EXPECT_ERROR_HAS(R"([] [])", "dets.json", "after the list");
+}
+
+TEST(ResultsJson, EntryThatIsNotAnObjectIsNamed) {
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}, 3])",
+                   "detection 1", "not a json object");
+}
+
+TEST(ResultsJson, MissingKeysAreNamed) {
+  EXPECT_ERROR_HAS(R"([{"category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}])", "detection 0",
+                   "image_id");
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}])", "detection 0",
+                   "category_id");
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "score": 0.5}])", "detection 0", "bbox");
+  EXPECT_ERROR_HAS(
+      R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5},
+          {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}])",
+      "detection 1", "score");
+}
+
+TEST(ResultsJson, WrongBboxLengthIsNamed) {
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}])",
+                   "detection 0", "3 numbers");
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1, 1], "score": 0.5}])",
+                   "detection 0", "5 numbers");
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": "0 0 1 1", "score": 0.5}])",
+                   "detection 0", "bbox");
+}
+
+TEST(ResultsJson, NonFiniteOrNonNumericValuesAreNamed) {
+  // JSON has no NaN/Infinity (Python writes them anyway); 1e999 overflows a double.
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": NaN}])",
+                   "dets.json");
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1e999, 1], "score": 0.5}])",
+                   "detection 0", "finite");
+  EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}])",
+                   "detection 0", "score");
+  EXPECT_ERROR_HAS(R"([{"image_id": "a", "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])",
+                   "detection 0", "image_id");
+  EXPECT_ERROR_HAS(R"([{"image_id": 1.5, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])",
+                   "detection 0", "image_id", "not an integer");
+}
+
+TEST(ResultsJson, MissingFileIsAnError) {
+  EXPECT_THROW(eval::read_results("/nonexistent/dets.json"), Error);
+}
+
+TEST(ResultsJson, WriteThenReadGivesTheSameDoubles) {
+  std::vector<eval::Detection> dets(3);
+  dets[0] = {12, 3, 0.1, 1.0 / 3, 1e-7, 123456.789, 0.9999999999999999};
+  dets[1] = {-4, 90, 0, 0, 0, 0, 0};
+  dets[2] = {1, 1, 5e300, 2.2250738585072014e-308, 7, 8, 1e-20};
+  const std::string dir = make_temp_dir("focaldet_results_");
+  const std::string path = dir + "/dets.json";
+  eval::write_results(path, dets);
+  const auto back = eval::read_results(path);
+  ASSERT_EQ(back.size(), dets.size());
+  for (std::size_t n = 0; n < dets.size(); ++n) {
+    EXPECT_EQ(back[n].image_id, dets[n].image_id);
+    EXPECT_EQ(back[n].category_id, dets[n].category_id);
+    // Exact: the writer prints the shortest text that reads back as the same double.
+    EXPECT_EQ(back[n].x, dets[n].x);
+    EXPECT_EQ(back[n].y, dets[n].y);
+    EXPECT_EQ(back[n].w, dets[n].w);
+    EXPECT_EQ(back[n].h, dets[n].h);
+    EXPECT_EQ(back[n].score, dets[n].score);
+  }
+  // No temp file is left beside it.
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) (void)entry, ++files;
+  EXPECT_EQ(files, 1);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace focaldet::test

@@ -12,4 +12,7 @@ void register_commands(CLI::App& app);
 // focaldet eval: COCO bbox evaluation (eval_command.cpp).
 void register_eval_command(CLI::App& app);
 
+// focaldet convert voc: Pascal VOC to COCO json (convert_command.cpp).
+void register_convert_command(CLI::App& app);
+
 }  // namespace focaldet::cli

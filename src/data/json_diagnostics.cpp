@@ -13,21 +13,22 @@ namespace {
 // stops at the first parse error or non-finite number.
 class PathTracker : public nlohmann::json_sax<nlohmann::json> {
  public:
-  bool null() override { return value(); }
-  bool boolean(bool) override { return value(); }
-  bool number_integer(number_integer_t) override { return value(); }
-  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool null() override { return scalar(); }
+  bool boolean(bool) override { return scalar(); }
+  bool number_integer(number_integer_t) override { return scalar(); }
+  bool number_unsigned(number_unsigned_t) override { return scalar(); }
   bool number_float(number_float_t v, const string_t& text) override {
     value();
-    // nlohmann turns an overflowing literal such as 1e999 into inf; a COCO file never means it.
+    // nlohmann reports overflowing literals (1e999) as parse errors; keep a guard for inf
+    // in case a version lets one through: a COCO file never means it.
     if (!std::isfinite(v)) {
       problem_ = "number '" + text + "' is not finite, in " + path();
       return false;
     }
-    return true;
+    return scalar_done();
   }
-  bool string(string_t&) override { return value(); }
-  bool binary(binary_t&) override { return value(); }
+  bool string(string_t&) override { return scalar(); }
+  bool binary(binary_t&) override { return scalar(); }
   bool start_object(std::size_t) override {
     value();
     frames_.push_back({/*is_array=*/false, -1, {}});
@@ -39,7 +40,7 @@ class PathTracker : public nlohmann::json_sax<nlohmann::json> {
   }
   bool end_object() override {
     frames_.pop_back();
-    return true;
+    return scalar_done();
   }
   bool start_array(std::size_t) override {
     value();
@@ -48,11 +49,14 @@ class PathTracker : public nlohmann::json_sax<nlohmann::json> {
   }
   bool end_array() override {
     frames_.pop_back();
-    return true;
+    return scalar_done();
   }
   bool parse_error(std::size_t position, const std::string&,
                    const nlohmann::detail::exception& ex) override {
     error_position_ = position;
+    // The error is in the array element after the last complete one (a bad literal, a
+    // missing value after ',').
+    if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
     // what(): "[json.exception.parse_error.101] parse error at line 1, column 5: <reason>".
     std::string what = ex.what();
     const std::size_t column = what.find("column ");
@@ -92,6 +96,15 @@ class PathTracker : public nlohmann::json_sax<nlohmann::json> {
     if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
     return true;
   }
+  bool scalar() {
+    value();
+    return scalar_done();
+  }
+  // A value of an object is complete: the path no longer names its key.
+  bool scalar_done() {
+    if (!frames_.empty() && !frames_.back().is_array) frames_.back().key.clear();
+    return true;
+  }
 
   std::vector<Frame> frames_;
   bool has_error_ = false;
@@ -108,10 +121,14 @@ std::string diagnose_json(std::string_view text) {
                             nlohmann::detail::input_format_t::json, /*strict=*/true);
   if (!tracker.problem().empty()) return tracker.problem();
   if (!tracker.has_error()) return {};
-  // nlohmann's position counts the characters read, the offending one included.
-  const std::size_t byte = std::min(tracker.error_position(), text.size());
+  // nlohmann's position counts the characters read: the offending one included, or all of
+  // them when the input ended too early.
+  const bool at_end = tracker.reason().find("end of input") != std::string::npos;
+  const std::size_t byte = std::min(
+      at_end ? text.size() : (tracker.error_position() == 0 ? 0 : tracker.error_position() - 1),
+      text.size());
   std::size_t line = 1, column = 1;
-  for (std::size_t i = 0; i + 1 < byte; ++i) {
+  for (std::size_t i = 0; i < byte; ++i) {
     if (text[i] == '\n') {
       ++line;
       column = 1;
@@ -119,9 +136,9 @@ std::string diagnose_json(std::string_view text) {
       ++column;
     }
   }
-  return "line " + std::to_string(line) + ", column " + std::to_string(column) + " (byte " +
-         std::to_string(byte == 0 ? 0 : byte - 1) + "), in " + tracker.path() + ": " +
-         tracker.reason();
+  return std::string(at_end ? "at the end of the input, " : "") + "line " + std::to_string(line) +
+         ", column " + std::to_string(column) + " (byte " + std::to_string(byte) + "), in " +
+         tracker.path() + ": " + tracker.reason();
 }
 
 }  // namespace focaldet::data

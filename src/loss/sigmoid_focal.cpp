@@ -38,25 +38,39 @@ void fill_breakdown(const detail::FocalSums& s, double divisor, LossBreakdown* o
   out->num_ignored = s.num_ignored;
 }
 
+// Runs the fused kernel; fills `per_element` / `grad` when they are defined.
+detail::FocalSums run_kernel(const torch::Tensor& logits, const torch::Tensor& targets,
+                             const detail::FocalKernelArgs& args, torch::Tensor& per_element,
+                             torch::Tensor& grad) {
+  detail::FocalSums sums;
+  AT_DISPATCH_FLOATING_TYPES(logits.scalar_type(), "sigmoid_focal_loss", [&] {
+    sums = detail::sigmoid_focal_forward<scalar_t>(
+        logits.data_ptr<scalar_t>(), targets.data_ptr<int64_t>(),
+        per_element.defined() ? per_element.data_ptr<scalar_t>() : nullptr,
+        grad.defined() ? grad.data_ptr<scalar_t>() : nullptr, args);
+  });
+  return sums;
+}
+
+// Forward computes the loss and, when logits require grad, d(loss)/d(logits) in the same pass
+// (they share exp and log1p). Backward then only scales it by the upstream gradient, or hands
+// it over untouched when that is 1, the common case of loss.backward().
 struct SigmoidFocalFunction : public torch::autograd::Function<SigmoidFocalFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits,
                                const torch::Tensor& targets, FocalOptions opt,
                                LossBreakdown* breakdown) {
     const auto args = kernel_args(logits, opt);
-    torch::Tensor per_element;
+    torch::Tensor per_element, grad;
     if (opt.reduction == Reduction::None) per_element = torch::empty_like(logits);
-    detail::FocalSums sums;
-    AT_DISPATCH_FLOATING_TYPES(logits.scalar_type(), "sigmoid_focal_forward", [&] {
-      sums = detail::sigmoid_focal_forward<scalar_t>(
-          logits.data_ptr<scalar_t>(), targets.data_ptr<int64_t>(),
-          per_element.defined() ? per_element.data_ptr<scalar_t>() : nullptr, args);
-    });
+    if (logits.requires_grad()) grad = torch::empty_like(logits);
+    const detail::FocalSums sums = run_kernel(logits, targets, args, per_element, grad);
     // Mean is over the non-ignored elements; an all-ignored batch has mean 0, not NaN.
     const double count = static_cast<double>((args.rows - sums.num_ignored) * args.classes);
     const double divisor = opt.reduction == Reduction::Mean ? std::max(count, 1.0) : 1.0;
     fill_breakdown(sums, divisor, breakdown);
 
     ctx->save_for_backward({logits, targets});
+    ctx->saved_data["grad"] = grad;
     ctx->saved_data["alpha"] = opt.alpha;
     ctx->saved_data["gamma"] = opt.gamma;
     ctx->saved_data["easy_prob"] = opt.easy_prob;
@@ -67,32 +81,29 @@ struct SigmoidFocalFunction : public torch::autograd::Function<SigmoidFocalFunct
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    const auto saved = ctx->get_saved_variables();
-    const torch::Tensor& logits = saved[0];
-    const torch::Tensor& targets = saved[1];
-    FocalOptions opt;
-    opt.alpha = ctx->saved_data["alpha"].toDouble();
-    opt.gamma = ctx->saved_data["gamma"].toDouble();
-    opt.easy_prob = ctx->saved_data["easy_prob"].toDouble();
-    opt.reduction = static_cast<Reduction>(ctx->saved_data["reduction"].toInt());
+    // Take the gradient out of the context so that autograd can steal it into .grad without a
+    // copy. A second backward (retain_graph) finds it gone and recomputes it.
+    torch::Tensor grad = ctx->saved_data["grad"].toTensor();
+    ctx->saved_data["grad"] = torch::Tensor();
+    if (!grad.defined()) {
+      const auto saved = ctx->get_saved_variables();
+      FocalOptions opt;
+      opt.alpha = ctx->saved_data["alpha"].toDouble();
+      opt.gamma = ctx->saved_data["gamma"].toDouble();
+      opt.easy_prob = ctx->saved_data["easy_prob"].toDouble();
+      torch::Tensor no_loss;
+      grad = torch::empty_like(saved[0]);
+      run_kernel(saved[0], saved[1], kernel_args(saved[0], opt), no_loss, grad);
+    }
+    const auto reduction = static_cast<Reduction>(ctx->saved_data["reduction"].toInt());
     const double divisor = ctx->saved_data["divisor"].toDouble();
-    const auto args = kernel_args(logits, opt);
-
-    torch::Tensor upstream = grad_outputs[0];
-    torch::Tensor grad = torch::empty_like(logits);
-    AT_DISPATCH_FLOATING_TYPES(logits.scalar_type(), "sigmoid_focal_backward", [&] {
-      if (opt.reduction == Reduction::None) {
-        upstream = upstream.to(logits.scalar_type()).contiguous();
-        detail::sigmoid_focal_backward<scalar_t>(
-            logits.data_ptr<scalar_t>(), targets.data_ptr<int64_t>(),
-            upstream.data_ptr<scalar_t>(), scalar_t(1), grad.data_ptr<scalar_t>(), args);
-      } else {
-        const auto scale = static_cast<scalar_t>(upstream.item<double>() / divisor);
-        detail::sigmoid_focal_backward<scalar_t>(logits.data_ptr<scalar_t>(),
-                                                 targets.data_ptr<int64_t>(), nullptr, scale,
-                                                 grad.data_ptr<scalar_t>(), args);
-      }
-    });
+    const torch::Tensor& upstream = grad_outputs[0];
+    if (reduction == Reduction::None) {
+      grad.mul_(upstream);
+    } else {
+      const double scale = upstream.item<double>() / divisor;
+      if (scale != 1.0) grad.mul_(scale);
+    }
     return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };

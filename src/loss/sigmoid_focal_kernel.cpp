@@ -1,4 +1,4 @@
-// Fused sigmoid focal loss, forward and backward, one pass each over the logits.
+// Fused sigmoid focal loss: loss and gradient in one pass over the logits.
 //
 // For one logit x of an anchor whose target class is t, with s = +1 if this class is t and -1
 // otherwise, z = s x and p_t = sigmoid(z):
@@ -23,7 +23,9 @@ namespace {
 constexpr int kGammaZero = 0, kGammaTwo = 2, kGammaAny = -1;
 
 // Enough elements per task that threading pays for itself.
-int64_t grain_rows(int64_t classes) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(classes, 1)); }
+int64_t grain_rows(int64_t classes) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(classes, 1));
+}
 
 inline void add(FocalSums& a, const FocalSums& b) {
   a.loss += b.loss;
@@ -36,22 +38,9 @@ inline void add(FocalSums& a, const FocalSums& b) {
   a.num_ignored += b.num_ignored;
 }
 
-// (1 - p_t)^gamma from e = exp(-|z|) and log(1 - p_t) = -(max(z, 0) + log1p(e)).
-template <int kGamma, typename T>
-inline T modulating_factor(T z, T e, T l1p, T gamma, T floor) {
-  if constexpr (kGamma == kGammaZero) {
-    return T(1);
-  } else if constexpr (kGamma == kGammaTwo) {
-    const T q = (z >= T(0) ? e : T(1)) / (T(1) + e);
-    return q * q;
-  } else {
-    return exp_nonpositive(-gamma * (std::max(z, T(0)) + l1p), floor);
-  }
-}
-
-template <typename T, int kGamma, bool kWriteLoss>
-FocalSums forward_rows(const T* logits, const int64_t* targets, T* loss_out,
-                       const FocalKernelArgs& args, int64_t begin, int64_t end) {
+template <typename T, int kGamma, bool kWriteLoss, bool kWriteGrad>
+FocalSums focal_rows(const T* logits, const int64_t* targets, T* loss_out, T* grad_out,
+                     const FocalKernelArgs& args, int64_t begin, int64_t end) {
   const int64_t C = args.classes;
   const T a_pos = static_cast<T>(args.alpha_pos), a_neg = static_cast<T>(args.alpha_neg);
   const T gamma = static_cast<T>(args.gamma), easy_logit = static_cast<T>(args.easy_logit);
@@ -61,8 +50,10 @@ FocalSums forward_rows(const T* logits, const int64_t* targets, T* loss_out,
     const int64_t target = targets[i];
     const T* x = logits + i * C;
     T* out = kWriteLoss ? loss_out + i * C : nullptr;
+    T* grad = kWriteGrad ? grad_out + i * C : nullptr;
     if (target == -2) {
       if constexpr (kWriteLoss) std::fill(out, out + C, T(0));
+      if constexpr (kWriteGrad) std::fill(grad, grad + C, T(0));
       ++sums.num_ignored;
       continue;
     }
@@ -71,14 +62,34 @@ FocalSums forward_rows(const T* logits, const int64_t* targets, T* loss_out,
 #pragma omp simd reduction(+ : row_loss) reduction(max : row_max)
     for (int64_t c = 0; c < C; ++c) {
       const bool positive = c == target;
-      const T xc = x[c];  // loaded unconditionally so the select below if-converts
+      const T xc = x[c];  // loaded unconditionally so the selects below if-convert
       const T z = positive ? xc : -xc;
       const T e = exp_nonpositive(-std::abs(z), floor);
       const T l1p = log1p_unit(e);
       const T log_pt = -(std::max(-z, T(0)) + l1p);
-      const T mod = modulating_factor<kGamma>(z, e, l1p, gamma, floor);
-      const T loss = -(positive ? a_pos : a_neg) * mod * log_pt;
+      const T inv = T(1) / (T(1) + e);
+      const T q = z >= T(0) ? e * inv : inv;  // 1 - p_t
+      T mod;                                   // (1 - p_t)^gamma
+      if constexpr (kGamma == kGammaZero) {
+        mod = T(1);
+      } else if constexpr (kGamma == kGammaTwo) {
+        mod = q * q;
+      } else {
+        mod = exp_nonpositive(-gamma * (std::max(z, T(0)) + l1p), floor);
+      }
+      const T alpha_t = positive ? a_pos : a_neg;
+      const T loss = -alpha_t * mod * log_pt;
       if constexpr (kWriteLoss) out[c] = loss;
+      if constexpr (kWriteGrad) {
+        T dz;
+        if constexpr (kGamma == kGammaZero) {
+          dz = -alpha_t * q;
+        } else {
+          const T p_t = z >= T(0) ? inv : e * inv;
+          dz = alpha_t * mod * (gamma * p_t * log_pt - q);
+        }
+        grad[c] = positive ? dz : -dz;
+      }
       row_loss += loss;
       row_max = std::max(row_max, xc);
     }
@@ -97,63 +108,22 @@ FocalSums forward_rows(const T* logits, const int64_t* targets, T* loss_out,
   return sums;
 }
 
-template <typename T, int kGamma, bool kElementwise>
-void backward_rows(const T* logits, const int64_t* targets, const T* grad_elementwise,
-                   T grad_scale, T* grad, const FocalKernelArgs& args, int64_t begin,
-                   int64_t end) {
-  const int64_t C = args.classes;
-  const T a_pos = static_cast<T>(args.alpha_pos), a_neg = static_cast<T>(args.alpha_neg);
-  const T gamma = static_cast<T>(args.gamma);
-  const T floor = static_cast<T>(args.exp_floor);
-  for (int64_t i = begin; i < end; ++i) {
-    const int64_t target = targets[i];
-    const T* x = logits + i * C;
-    T* g = grad + i * C;
-    if (target == -2) {
-      std::fill(g, g + C, T(0));
-      continue;
-    }
-    const T* upstream = kElementwise ? grad_elementwise + i * C : nullptr;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      const bool positive = c == target;
-      const T xc = x[c];  // loaded unconditionally so the select below if-converts
-      const T z = positive ? xc : -xc;
-      const T e = exp_nonpositive(-std::abs(z), floor);
-      const T inv = T(1) / (T(1) + e);
-      const T p_t = z >= T(0) ? inv : e * inv;
-      const T q = z >= T(0) ? e * inv : inv;  // 1 - p_t
-      T dz;
-      if constexpr (kGamma == kGammaZero) {
-        dz = -q;
-      } else {
-        const T l1p = log1p_unit(e);
-        const T log_pt = -(std::max(-z, T(0)) + l1p);
-        T mod;
-        if constexpr (kGamma == kGammaTwo) {
-          mod = q * q;
-        } else {
-          mod = modulating_factor<kGamma>(z, e, l1p, gamma, floor);
-        }
-        dz = mod * (gamma * p_t * log_pt - q);
-      }
-      dz *= (positive ? a_pos : a_neg) * grad_scale;
-      if constexpr (kElementwise) dz *= upstream[c];
-      g[c] = positive ? dz : -dz;
-    }
-  }
-}
-
 template <typename T, int kGamma>
-FocalSums forward_dispatch(const T* logits, const int64_t* targets, T* loss_out,
-                           const FocalKernelArgs& args) {
+FocalSums focal_dispatch(const T* logits, const int64_t* targets, T* loss_out, T* grad_out,
+                         const FocalKernelArgs& args) {
+  auto rows = [&](int64_t begin, int64_t end) {
+    if (loss_out && grad_out)
+      return focal_rows<T, kGamma, true, true>(logits, targets, loss_out, grad_out, args, begin, end);
+    if (loss_out)
+      return focal_rows<T, kGamma, true, false>(logits, targets, loss_out, nullptr, args, begin, end);
+    if (grad_out)
+      return focal_rows<T, kGamma, false, true>(logits, targets, nullptr, grad_out, args, begin, end);
+    return focal_rows<T, kGamma, false, false>(logits, targets, nullptr, nullptr, args, begin, end);
+  };
   return at::parallel_reduce(
       0, args.rows, grain_rows(args.classes), FocalSums{},
       [&](int64_t begin, int64_t end, FocalSums acc) {
-        const FocalSums part =
-            loss_out ? forward_rows<T, kGamma, true>(logits, targets, loss_out, args, begin, end)
-                     : forward_rows<T, kGamma, false>(logits, targets, nullptr, args, begin, end);
-        add(acc, part);
+        add(acc, rows(begin, end));
         return acc;
       },
       [](FocalSums a, const FocalSums& b) {
@@ -162,49 +132,19 @@ FocalSums forward_dispatch(const T* logits, const int64_t* targets, T* loss_out,
       });
 }
 
-template <typename T, int kGamma>
-void backward_dispatch(const T* logits, const int64_t* targets, const T* grad_elementwise,
-                       T grad_scale, T* grad, const FocalKernelArgs& args) {
-  at::parallel_for(0, args.rows, grain_rows(args.classes), [&](int64_t begin, int64_t end) {
-    if (grad_elementwise) {
-      backward_rows<T, kGamma, true>(logits, targets, grad_elementwise, grad_scale, grad, args,
-                                     begin, end);
-    } else {
-      backward_rows<T, kGamma, false>(logits, targets, nullptr, grad_scale, grad, args, begin,
-                                      end);
-    }
-  });
-}
-
 }  // namespace
 
 template <typename T>
-FocalSums sigmoid_focal_forward(const T* logits, const int64_t* targets, T* loss_out,
+FocalSums sigmoid_focal_forward(const T* logits, const int64_t* targets, T* loss_out, T* grad_out,
                                 const FocalKernelArgs& args) {
-  if (args.gamma == 0) return forward_dispatch<T, kGammaZero>(logits, targets, loss_out, args);
-  if (args.gamma == 2) return forward_dispatch<T, kGammaTwo>(logits, targets, loss_out, args);
-  return forward_dispatch<T, kGammaAny>(logits, targets, loss_out, args);
+  if (args.gamma == 0) return focal_dispatch<T, kGammaZero>(logits, targets, loss_out, grad_out, args);
+  if (args.gamma == 2) return focal_dispatch<T, kGammaTwo>(logits, targets, loss_out, grad_out, args);
+  return focal_dispatch<T, kGammaAny>(logits, targets, loss_out, grad_out, args);
 }
 
-template <typename T>
-void sigmoid_focal_backward(const T* logits, const int64_t* targets, const T* grad_elementwise,
-                            T grad_scale, T* grad, const FocalKernelArgs& args) {
-  if (args.gamma == 0) {
-    backward_dispatch<T, kGammaZero>(logits, targets, grad_elementwise, grad_scale, grad, args);
-  } else if (args.gamma == 2) {
-    backward_dispatch<T, kGammaTwo>(logits, targets, grad_elementwise, grad_scale, grad, args);
-  } else {
-    backward_dispatch<T, kGammaAny>(logits, targets, grad_elementwise, grad_scale, grad, args);
-  }
-}
-
-template FocalSums sigmoid_focal_forward<float>(const float*, const int64_t*, float*,
+template FocalSums sigmoid_focal_forward<float>(const float*, const int64_t*, float*, float*,
                                                 const FocalKernelArgs&);
-template FocalSums sigmoid_focal_forward<double>(const double*, const int64_t*, double*,
+template FocalSums sigmoid_focal_forward<double>(const double*, const int64_t*, double*, double*,
                                                  const FocalKernelArgs&);
-template void sigmoid_focal_backward<float>(const float*, const int64_t*, const float*, float,
-                                            float*, const FocalKernelArgs&);
-template void sigmoid_focal_backward<double>(const double*, const int64_t*, const double*, double,
-                                             double*, const FocalKernelArgs&);
 
 }  // namespace focaldet::loss::detail

@@ -1,6 +1,6 @@
 #pragma once
-// The fused sigmoid focal loss kernels on raw memory (no tensors), for float and double.
-// sigmoid_focal.cpp wraps them in an autograd function. Kept apart so this file alone is compiled
+// The fused sigmoid focal loss kernel on raw memory (no tensors), for float and double.
+// sigmoid_focal.cpp wraps it in an autograd function. Kept apart so this file alone is compiled
 // with -march=native and -fopenmp-simd.
 #include <cstdint>
 
@@ -22,16 +22,12 @@ struct FocalSums {
   int64_t num_pos = 0, num_neg_hard = 0, num_neg_easy = 0, num_ignored = 0;
 };
 
-// logits [rows, classes] row-major; targets [rows]: class, -1 background, -2 ignored.
-// Writes per-element losses to `loss_out` ([rows, classes], ignored rows 0) when it is not null.
+// One pass over logits [rows, classes] (row-major) and targets [rows] (class, -1 background,
+// -2 ignored). Writes, when the pointer is not null, per-element losses to `loss_out` and
+// d(loss)/d(logit) to `grad_out` (both [rows, classes], ignored rows 0). The gradient shares
+// exp/log1p with the loss, so computing it here costs a fraction of a second pass.
 template <typename T>
-FocalSums sigmoid_focal_forward(const T* logits, const int64_t* targets, T* loss_out,
+FocalSums sigmoid_focal_forward(const T* logits, const int64_t* targets, T* loss_out, T* grad_out,
                                 const FocalKernelArgs& args);
-
-// grad = d(loss)/d(logits) * upstream, where upstream is `grad_scale`, times
-// `grad_elementwise[i, c]` when that is not null (reduction none). Ignored rows get 0.
-template <typename T>
-void sigmoid_focal_backward(const T* logits, const int64_t* targets, const T* grad_elementwise,
-                            T grad_scale, T* grad, const FocalKernelArgs& args);
 
 }  // namespace focaldet::loss::detail

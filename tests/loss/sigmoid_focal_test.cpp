@@ -133,6 +133,18 @@ TEST(SigmoidFocal, GradientMatchesFiniteDifferences) {
   }
 }
 
+TEST(SigmoidFocal, BackwardTwiceWithRetainGraphAccumulates) {
+  torch::manual_seed(6);
+  const auto x = torch::randn({5, 3}, torch::kDouble).requires_grad_(true);
+  const auto t = torch::tensor({0, -1, 2, -2, 1}, torch::kLong);
+  const auto loss = sigmoid_focal_loss(x, t, options(0.25, 2)) * 0.5;
+  loss.backward({}, /*retain_graph=*/true);
+  const auto once = x.grad().clone();
+  loss.backward();  // the second pass recomputes the gradient the first one handed over
+  EXPECT_TRUE(torch::allclose(x.grad(), 2 * once, 1e-14, 0));
+  EXPECT_GT(once.abs().sum().item<double>(), 0.0);
+}
+
 TEST(SigmoidFocal, IgnoredAnchorsContributeNothingAndGetZeroGradient) {
   torch::manual_seed(7);
   auto x = torch::randn({6, 3}, torch::kDouble).requires_grad_(true);

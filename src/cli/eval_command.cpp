@@ -1,6 +1,8 @@
 // `focaldet eval --annotations GT.json --detections DETS.json [--json OUT.json]`: pycocotools'
 // bbox evaluation of a results file: the 12 summary lines, AP per category, metrics json.
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
 #include <exception>
 #include <iostream>
 #include <memory>
@@ -20,9 +22,16 @@ struct EvalArgs {
   std::string annotations;
   std::string detections;
   std::string json_out;
+  bool timings = false;
 };
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 void run_eval(const EvalArgs& args) {
+  const auto start = std::chrono::steady_clock::now();
+  double gt_seconds = 0;
   // The two files are parsed at the same time, one per core.
   data::CocoDataset gt;
   std::exception_ptr gt_failure;
@@ -31,6 +40,7 @@ void run_eval(const EvalArgs& args) {
       data::CocoReadOptions options;
       options.sanitize_boxes = false;  // boxes exactly as written, as pycocotools keeps them
       gt = data::read_coco(args.annotations, options);
+      gt_seconds = seconds_since(start);
     } catch (...) {
       gt_failure = std::current_exception();
     }
@@ -42,12 +52,21 @@ void run_eval(const EvalArgs& args) {
     gt_reader.join();
     throw;
   }
+  const double dets_seconds = seconds_since(start);
   gt_reader.join();
   if (gt_failure) std::rethrow_exception(gt_failure);
 
+  const auto eval_start = std::chrono::steady_clock::now();
   const eval::CocoEvalResult result = eval::evaluate(gt, detections);
+  const double eval_seconds = seconds_since(eval_start);
   std::cout << eval::format_report(result) << std::flush;
   if (!args.json_out.empty()) eval::write_metrics_json(args.json_out, result);
+  if (args.timings) {
+    std::fprintf(stderr,
+                 "timings: ground truth %.3f s and detections %.3f s (read in parallel), "
+                 "evaluate %.3f s, total %.3f s\n",
+                 gt_seconds, dets_seconds, eval_seconds, seconds_since(start));
+  }
 }
 
 }  // namespace
@@ -64,6 +83,7 @@ void register_eval_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--json", args->json_out,
                   "write the 12 stats by name and AP per category id to this json");
+  cmd->add_flag("--timings", args->timings, "print the time each phase took to stderr");
   cmd->callback([args] { run_eval(*args); });
 }
 

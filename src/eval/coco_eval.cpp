@@ -109,24 +109,41 @@ class IdIndex {
   std::unordered_map<int64_t, int32_t> sparse_;
 };
 
-// Items grouped by key = category * num_images + image, in input (file) order within a group:
-// a counting sort into flat arrays, so a category's groups are contiguous and in image order.
-struct Groups {
-  std::vector<uint32_t> offsets;  // num_keys + 1
-  std::vector<uint32_t> items;    // input indices
-  void build(const std::vector<int64_t>& keys, std::size_t num_keys) {
-    offsets.assign(num_keys + 1, 0);
-    for (const int64_t key : keys) {
-      if (key >= 0) ++offsets[key + 1];
-    }
-    for (std::size_t i = 0; i < num_keys; ++i) offsets[i + 1] += offsets[i];
-    items.resize(offsets[num_keys]);
-    std::vector<uint32_t> cursor(offsets.begin(), offsets.end() - 1);
-    for (std::size_t n = 0; n < keys.size(); ++n) {
-      if (keys[n] >= 0) items[cursor[keys[n]]++] = static_cast<uint32_t>(n);
-    }
-  }
+// Detections and gt boxes copied into flat arrays grouped by key = category * num_images +
+// image (a counting sort), in input (file) order within a group: a category's groups are
+// contiguous and in image order, so a worker streams through memory instead of chasing
+// indices into the input.
+struct DetBox {
+  double x, y, w, h, score;
+  uint32_t index;  // position in the input list: ties in score keep this order
 };
+struct GtBox {
+  double x, y, w, h, area;
+  int64_t id;
+  bool crowd;
+};
+
+// offsets[key] .. offsets[key + 1] is the group of `key`; keys < 0 are left out.
+std::vector<uint32_t> group_offsets(const std::vector<int64_t>& keys, std::size_t num_keys) {
+  std::vector<uint32_t> offsets(num_keys + 1, 0);
+  for (const int64_t key : keys) {
+    if (key >= 0) ++offsets[key + 1];
+  }
+  for (std::size_t i = 0; i < num_keys; ++i) offsets[i + 1] += offsets[i];
+  return offsets;
+}
+
+// Scatters item n to the next free place of its key's group.
+template <typename Out, typename Make>
+std::vector<Out> group_items(const std::vector<int64_t>& keys, const std::vector<uint32_t>& offsets,
+                             Make make) {
+  std::vector<Out> out(offsets.back());
+  std::vector<uint32_t> cursor(offsets.begin(), offsets.end() - 1);
+  for (std::size_t n = 0; n < keys.size(); ++n) {
+    if (keys[n] >= 0) out[cursor[keys[n]]++] = make(n);
+  }
+  return out;
+}
 
 // One kept detection of a category (after the per-image sort and maxDets cut), with its
 // outcome per area range: bit t of tp[a] / fp[a] says it is a true / false positive at IoU
@@ -139,17 +156,15 @@ struct KeptDet {
 };
 
 struct Inputs {
-  const data::CocoDataset& gt;
-  const std::vector<Detection>& dets;
-  int32_t num_images;
-  Groups gt_groups;
-  Groups det_groups;
+  int32_t num_images = 0;
+  std::vector<uint32_t> gt_offsets, det_offsets;  // num_keys + 1
+  std::vector<GtBox> gts;
+  std::vector<DetBox> dets;  // each group sorted in place by the worker that owns it
 };
 
 // Per-thread scratch, grown as needed and reused, so the per-image loop does not allocate
 // once it has seen its largest image.
 struct Scratch {
-  std::vector<uint32_t> det_order;
   std::vector<double> ious;        // [D, G], gt in file order
   std::vector<uint32_t> gt_order;  // per area range: regular gt first (stable)
   std::vector<uint8_t> gt_ignore;  // by sorted position
@@ -157,55 +172,50 @@ struct Scratch {
   std::vector<uint8_t> gt_taken;   // by sorted position, per threshold
   std::vector<KeptDet> kept;       // the category's kept detections, image order
   std::vector<uint32_t> kept_order;
-  std::vector<uint32_t> cut;
-  std::vector<double> rc, pr;
+  std::vector<uint32_t> outcome;  // [A, n] for one maxDets: tp bits | fp bits << 16
+  std::vector<double> rc, pr;     // at each true positive
 };
 
 // maskApi.c bbIou: IoU of a detection with a gt box, intersection / detection area for crowd
 // gt. Doubles, same operation order (x + w before fmin), so results are bit-identical.
-inline double bb_iou(const Detection& d, const data::CocoAnnotation& g) {
+inline double bb_iou(const DetBox& d, const GtBox& g) {
   const double w = std::fmin(d.w + d.x, g.w + g.x) - std::fmax(d.x, g.x);
   if (w <= 0) return 0.0;
   const double h = std::fmin(d.h + d.y, g.h + g.y) - std::fmax(d.y, g.y);
   if (h <= 0) return 0.0;
   const double inter = w * h;
   const double det_area = d.w * d.h;
-  const double union_area = g.iscrowd ? det_area : det_area + g.w * g.h - inter;
+  const double union_area = g.crowd ? det_area : det_area + g.w * g.h - inter;
   return inter / union_area;
 }
 
 // COCOeval.evaluateImg for one image and category, all area ranges and thresholds at once.
 // Appends the kept detections (sorted, cut to maxDets[-1]) to s.kept and adds the regular gt
 // count per area range to npig.
-void evaluate_image(const Inputs& in, std::size_t key, Scratch& s, int64_t npig[A]) {
+void evaluate_image(Inputs& in, std::size_t key, Scratch& s, int64_t npig[A]) {
   const auto& thr = iou_thresholds();
   const auto& areas = area_ranges();
-  const uint32_t g0 = in.gt_groups.offsets[key], g1 = in.gt_groups.offsets[key + 1];
-  const uint32_t d0 = in.det_groups.offsets[key], d1 = in.det_groups.offsets[key + 1];
-  const uint32_t* gt_idx = in.gt_groups.items.data() + g0;
-  const std::size_t G = g1 - g0;
+  const GtBox* gts = in.gts.data() + in.gt_offsets[key];
+  const std::size_t G = in.gt_offsets[key + 1] - in.gt_offsets[key];
+  DetBox* dets = in.dets.data() + in.det_offsets[key];
+  const std::size_t num_dets = in.det_offsets[key + 1] - in.det_offsets[key];
 
   // Highest score first, stable (np.argsort(-score, kind='mergesort')): ties keep file order,
-  // and item indices increase in file order, so sorting by (score desc, index) is the same.
-  s.det_order.assign(in.det_groups.items.begin() + d0, in.det_groups.items.begin() + d1);
-  const auto& dets = in.dets;
-  std::sort(s.det_order.begin(), s.det_order.end(), [&dets](uint32_t a, uint32_t b) {
-    return dets[a].score > dets[b].score || (dets[a].score == dets[b].score && a < b);
+  // which is the order of `index`, so sorting by (score desc, index) is the same.
+  std::sort(dets, dets + num_dets, [](const DetBox& a, const DetBox& b) {
+    return a.score > b.score || (a.score == b.score && a.index < b.index);
   });
-  const std::size_t D = std::min<std::size_t>(s.det_order.size(), kMaxDetLast);
+  const std::size_t D = std::min<std::size_t>(num_dets, kMaxDetLast);
 
   s.ious.resize(D * G);
   for (std::size_t d = 0; d < D; ++d) {
-    const Detection& det = dets[s.det_order[d]];
-    for (std::size_t g = 0; g < G; ++g) {
-      s.ious[d * G + g] = bb_iou(det, in.gt.annotations[gt_idx[g]]);
-    }
+    for (std::size_t g = 0; g < G; ++g) s.ious[d * G + g] = bb_iou(dets[d], gts[g]);
   }
 
   const std::size_t first = s.kept.size();
   for (std::size_t d = 0; d < D; ++d) {
     KeptDet k{};
-    k.score = dets[s.det_order[d]].score;
+    k.score = dets[d].score;
     k.rank = static_cast<uint32_t>(d);
     s.kept.push_back(k);
   }
@@ -215,25 +225,33 @@ void evaluate_image(const Inputs& in, std::size_t key, Scratch& s, int64_t npig[
   s.gt_ignore.resize(G);
   s.gt_crowd.resize(G);
   s.gt_taken.resize(G);
+  constexpr uint16_t kAllThresholds = (1u << T) - 1;
   for (int a = 0; a < A; ++a) {
     const double lo = areas[a][0], hi = areas[a][1];
     // gt['_ignore'] = iscrowd or area outside [lo, hi]; then regular first, stable.
     std::size_t n_regular = 0;
     for (std::size_t g = 0; g < G; ++g) {
-      const auto& ann = in.gt.annotations[gt_idx[g]];
-      if (!(ann.iscrowd || ann.area < lo || ann.area > hi)) s.gt_order[n_regular++] = uint32_t(g);
+      if (!(gts[g].crowd || gts[g].area < lo || gts[g].area > hi)) s.gt_order[n_regular++] = g;
     }
     std::size_t pos = n_regular;
     for (std::size_t g = 0; g < G; ++g) {
-      const auto& ann = in.gt.annotations[gt_idx[g]];
-      if (ann.iscrowd || ann.area < lo || ann.area > hi) s.gt_order[pos++] = uint32_t(g);
+      if (gts[g].crowd || gts[g].area < lo || gts[g].area > hi) s.gt_order[pos++] = g;
     }
     for (std::size_t p = 0; p < G; ++p) {
       s.gt_ignore[p] = p >= n_regular;
-      s.gt_crowd[p] = in.gt.annotations[gt_idx[s.gt_order[p]]].iscrowd;
+      s.gt_crowd[p] = gts[s.gt_order[p]].crowd;
     }
     npig[a] += static_cast<int64_t>(n_regular);
 
+    if (G == 0) {
+      // Nothing to match: every detection is a false positive unless its area (w * h) is
+      // outside the range.
+      for (std::size_t d = 0; d < D; ++d) {
+        const double det_area = dets[d].w * dets[d].h;
+        if (!(det_area < lo || det_area > hi)) kept[d].fp[a] = kAllThresholds;
+      }
+      continue;
+    }
     for (int t = 0; t < T; ++t) {
       std::fill(s.gt_taken.begin(), s.gt_taken.end(), 0);
       const uint16_t bit = uint16_t(1u << t);
@@ -259,19 +277,19 @@ void evaluate_image(const Inputs& in, std::size_t key, Scratch& s, int64_t npig[
         if (m > -1) {
           s.gt_taken[m] = 1;
           ignored = s.gt_ignore[m];
-          matched = in.gt.annotations[gt_idx[s.gt_order[m]]].id != 0;
+          matched = gts[s.gt_order[m]].id != 0;
         }
         if (!matched) {
           // Unmatched detections outside the area range (area = w * h) are ignored.
-          const Detection& det = dets[s.det_order[d]];
-          const double det_area = det.w * det.h;
+          const double det_area = dets[d].w * dets[d].h;
           if (det_area < lo || det_area > hi) ignored = true;
         }
         if (!ignored) {
-          if (matched)
+          if (matched) {
             kept[d].tp[a] |= bit;
-          else
+          } else {
             kept[d].fp[a] |= bit;
+          }
         }
       }
     }
@@ -280,6 +298,14 @@ void evaluate_image(const Inputs& in, std::size_t key, Scratch& s, int64_t npig[
 
 // COCOeval.accumulate for one category: the category's kept detections over all images,
 // sorted stably by score, cut per image to each maxDets, give precision at 101 recall points.
+//
+// pycocotools builds rc and pr at every position of the sorted list, takes the running max
+// from the right, and reads it at np.searchsorted(rc, recThrs, side='left'). Only the
+// positions of true positives matter for that: rc rises only there, so searchsorted-left
+// always lands on one (or on position 0 with rc = 0, whose envelope is the max over all), and
+// after a true positive pr only falls (fp) or repeats (ignored) until the next one, so the max
+// over a suffix is the max over its true positives. Working on true positives alone gives the
+// same doubles (tp and fp are the same counts, divided the same way) with far fewer divisions.
 void accumulate_category(int k, int K, const int64_t npig[A], Scratch& s, CocoEvalResult& out) {
   const auto& rec_thr = recall_thresholds();
   const std::size_t n = s.kept.size();
@@ -290,41 +316,50 @@ void accumulate_category(int k, int K, const int64_t npig[A], Scratch& s, CocoEv
   std::sort(s.kept_order.begin(), s.kept_order.end(), [kept](uint32_t a, uint32_t b) {
     return kept[a].score > kept[b].score || (kept[a].score == kept[b].score && a < b);
   });
-  s.rc.resize(n);
-  s.pr.resize(n);
-  s.cut.resize(n);
+  s.outcome.resize(n * A);
+  s.rc.resize(n + 1);
+  s.pr.resize(n + 1);
   for (int m = 0; m < M; ++m) {
     // Cutting each image's list to maxDet keeps the relative order, so the stable order of
-    // the cut concatenation is the full order filtered.
+    // the cut concatenation is the full order filtered. outcome[a][j]: tp bits | fp bits << 16.
     const uint32_t max_det = static_cast<uint32_t>(kMaxDets[m]);
     std::size_t nd = 0;
     for (std::size_t j = 0; j < n; ++j) {
-      if (kept[s.kept_order[j]].rank < max_det) s.cut[nd++] = s.kept_order[j];
+      const KeptDet& e = kept[s.kept_order[j]];
+      if (e.rank >= max_det) continue;
+      for (int a = 0; a < A; ++a) s.outcome[a * n + nd] = e.tp[a] | (uint32_t(e.fp[a]) << 16);
+      ++nd;
     }
     for (int a = 0; a < A; ++a) {
       if (npig[a] == 0) continue;  // no regular gt: precision and recall stay -1
       const double num_gt = static_cast<double>(npig[a]);
+      const uint32_t* outcome = s.outcome.data() + a * n;
       for (int t = 0; t < T; ++t) {
-        const uint16_t bit = uint16_t(1u << t);
-        double tp = 0, fp = 0;
+        // At the i-th true positive: rc = tp / npig, pr = tp / (fp + tp + np.spacing(1)).
+        std::size_t num_tp = 0;
+        uint32_t fp = 0;
         for (std::size_t j = 0; j < nd; ++j) {
-          const KeptDet& e = kept[s.cut[j]];
-          tp += (e.tp[a] & bit) ? 1.0 : 0.0;
-          fp += (e.fp[a] & bit) ? 1.0 : 0.0;
-          s.rc[j] = tp / num_gt;
-          s.pr[j] = tp / (fp + tp + kEps);  // tp / (tp + fp + np.spacing(1))
+          const uint32_t o = outcome[j];
+          fp += (o >> (16 + t)) & 1u;
+          if ((o >> t) & 1u) {
+            ++num_tp;
+            const double tp_d = static_cast<double>(num_tp);
+            s.rc[num_tp - 1] = tp_d / num_gt;
+            s.pr[num_tp - 1] = tp_d / (static_cast<double>(fp) + tp_d + kEps);
+          }
         }
-        out.recall[((std::size_t(t) * K + k) * A + a) * M + m] = nd ? s.rc[nd - 1] : 0.0;
+        // rc[-1] over the whole list: the last true positive's rc, or 0 (also when nd = 0).
+        out.recall[((std::size_t(t) * K + k) * A + a) * M + m] = num_tp ? s.rc[num_tp - 1] : 0.0;
         // Monotone envelope: the running max from the right.
-        for (std::size_t j = nd; j-- > 1;) {
+        for (std::size_t j = num_tp; j-- > 1;) {
           if (s.pr[j] > s.pr[j - 1]) s.pr[j - 1] = s.pr[j];
         }
-        // np.searchsorted(rc, recThrs, side='left'): first j with rc[j] >= r; precision 0
-        // from the first recall point past the highest recall reached.
+        // searchsorted left: first true positive with rc >= r; precision 0 from the first
+        // recall point past the highest recall reached.
         std::size_t j = 0;
         for (int r = 0; r < R; ++r) {
-          while (j < nd && s.rc[j] < rec_thr[r]) ++j;
-          const double q = j < nd ? s.pr[j] : 0.0;
+          while (j < num_tp && s.rc[j] < rec_thr[r]) ++j;
+          const double q = j < num_tp ? s.pr[j] : 0.0;
           out.precision[(((std::size_t(t) * R + r) * K + k) * A + a) * M + m] = q;
         }
       }
@@ -396,8 +431,13 @@ CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection
     const int32_t i = images.find(ann.image_id), k = categories.find(ann.category_id);
     keys[n] = (i < 0 || k < 0) ? -1 : int64_t(k) * I + i;
   }
-  Inputs in{gt, detections, I, {}, {}};
-  in.gt_groups.build(keys, num_keys);
+  Inputs in;
+  in.num_images = I;
+  in.gt_offsets = group_offsets(keys, num_keys);
+  in.gts = group_items<GtBox>(keys, in.gt_offsets, [&gt](std::size_t n) {
+    const auto& a = gt.annotations[n];
+    return GtBox{a.x, a.y, a.w, a.h, a.area, a.id, a.iscrowd};
+  });
 
   keys.resize(detections.size());
   for (std::size_t n = 0; n < detections.size(); ++n) {
@@ -420,7 +460,11 @@ CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection
     }
     keys[n] = int64_t(k) * I + i;
   }
-  in.det_groups.build(keys, num_keys);
+  in.det_offsets = group_offsets(keys, num_keys);
+  in.dets = group_items<DetBox>(keys, in.det_offsets, [&detections](std::size_t n) {
+    const Detection& d = detections[n];
+    return DetBox{d.x, d.y, d.w, d.h, d.score, static_cast<uint32_t>(n)};
+  });
   keys = {};
 
   out.precision.assign(std::size_t(T) * R * K * A * M, -1.0);
@@ -439,8 +483,8 @@ CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection
         bool any = false;
         for (int32_t i = 0; i < I; ++i) {
           const std::size_t key = std::size_t(k) * I + i;
-          const bool has_gt = in.gt_groups.offsets[key] != in.gt_groups.offsets[key + 1];
-          const bool has_dt = in.det_groups.offsets[key] != in.det_groups.offsets[key + 1];
+          const bool has_gt = in.gt_offsets[key] != in.gt_offsets[key + 1];
+          const bool has_dt = in.det_offsets[key] != in.det_offsets[key + 1];
           if (!has_gt && !has_dt) continue;  // evaluateImg returns None
           any = true;
           evaluate_image(in, key, s, npig);

@@ -1,10 +1,18 @@
 #include "eval/results_json.h"
 
+#include <fcntl.h>
 #include <simdjson.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <exception>
 #include <string>
+#include <thread>
 
 #include "common/error.h"
 #include "eval/atomic_file.h"
@@ -14,11 +22,78 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
+// JSON text with at least SIMDJSON_PADDING readable bytes after `size` (capacity >= size +
+// padding), as simdjson's parsers require.
+struct JsonText {
+  const char* data;
+  std::size_t size;
+  std::size_t capacity;
+};
+
+JsonText view(const simdjson::padded_string& s) {
+  return {s.data(), s.size(), s.size() + simdjson::SIMDJSON_PADDING};
+}
+
+// A results file in memory: mapped (private, read-only) when the rest of its last page gives
+// the padding, so the tens of MB of a results file are not copied; read into a padded string
+// otherwise. writable() lets the two-halves parse change a byte in place (copy-on-write of
+// one page; the file is never written).
+class FileText {
+ public:
+  explicit FileText(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw Error("cannot read results " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+      page_ = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+      const std::size_t size = static_cast<std::size_t>(st.st_size);
+      const std::size_t mapped = (size + page_ - 1) / page_ * page_;
+      if (mapped - size >= simdjson::SIMDJSON_PADDING) {
+        void* p = ::mmap(nullptr, mapped, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (p != MAP_FAILED) {
+          map_ = static_cast<char*>(p);
+          mapped_ = mapped;
+          text_ = {map_, size, mapped};
+        }
+      }
+    }
+    ::close(fd);
+    if (map_ == nullptr) {
+      if (auto error = simdjson::padded_string::load(path).get(copy_)) {
+        throw Error("cannot read results " + path + ": " + simdjson::error_message(error));
+      }
+      text_ = view(copy_);
+    }
+  }
+  explicit FileText(std::string_view json) : copy_(json) { text_ = view(copy_); }
+  ~FileText() {
+    if (map_ != nullptr) ::munmap(map_, mapped_);
+  }
+  FileText(const FileText&) = delete;
+  FileText& operator=(const FileText&) = delete;
+
+  const JsonText& text() const { return text_; }
+  // The byte at `pos`, made writable; nullptr if that cannot be done.
+  char* writable(std::size_t pos) {
+    if (map_ == nullptr) return copy_.data() + pos;
+    char* page_start = map_ + pos / page_ * page_;
+    if (::mprotect(page_start, page_, PROT_READ | PROT_WRITE) != 0) return nullptr;
+    return map_ + pos;
+  }
+
+ private:
+  char* map_ = nullptr;
+  std::size_t mapped_ = 0;
+  std::size_t page_ = 4096;
+  simdjson::padded_string copy_;
+  JsonText text_{nullptr, 0, 0};
+};
+
 // Where the parser stands, as a byte offset, for messages about malformed json.
-std::string location(od::document& doc, const simdjson::padded_string& text) {
+std::string location(od::document& doc, const JsonText& text) {
   const char* at = nullptr;
   if (doc.current_location().get(at) != simdjson::SUCCESS || at == nullptr) return "";
-  return " at byte " + std::to_string(at - text.data());
+  return " at byte " + std::to_string(at - text.data);
 }
 
 class EntryReader {
@@ -63,11 +138,10 @@ class EntryReader {
   std::size_t index_;
 };
 
-std::vector<Detection> parse_padded(const simdjson::padded_string& text,
-                                    const std::string& origin) {
+std::vector<Detection> parse_list(const JsonText& text, const std::string& origin) {
   od::parser parser;
   od::document doc;
-  if (auto error = parser.iterate(text).get(doc)) {
+  if (auto error = parser.iterate(text.data, text.size, text.capacity).get(doc)) {
     throw Error(origin + ": not valid json: " + simdjson::error_message(error));
   }
   od::array list;
@@ -79,7 +153,7 @@ std::vector<Detection> parse_padded(const simdjson::padded_string& text,
                 simdjson::error_message(error));
   }
   std::vector<Detection> out;
-  out.reserve(text.size() / 96);  // ~100 bytes per entry in typical files
+  out.reserve(text.size / 96);  // ~100 bytes per entry in typical files
   std::size_t index = 0;
   for (auto element : list) {
     const EntryReader entry(origin, index);
@@ -145,10 +219,84 @@ std::vector<Detection> parse_padded(const simdjson::padded_string& text,
   // current_location() answers OUT_OF_BOUNDS exactly when the whole text has been consumed.
   const char* rest = nullptr;
   if (doc.current_location().get(rest) == simdjson::SUCCESS) {
-    throw Error(origin + ": not valid json at byte " + std::to_string(rest - text.data()) +
+    throw Error(origin + ": not valid json at byte " + std::to_string(rest - text.data) +
                 ": content after the list of detections");
   }
   return out;
+}
+
+// A place near the middle of a list of objects where one entry ends and the next begins:
+// '}' ws* ',' ws* '{'. Returns false when none is found close by.
+bool find_split(const JsonText& text, std::size_t* close, std::size_t* open) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+  const std::size_t end = std::min(text.size, text.size / 2 + (std::size_t(1) << 20));
+  for (std::size_t i = text.size / 2; i < end; ++i) {
+    if (text.data[i] != '}') continue;
+    std::size_t j = i + 1;
+    while (j < text.size && is_space(text.data[j])) ++j;
+    if (j >= text.size || text.data[j] != ',') continue;
+    ++j;
+    while (j < text.size && is_space(text.data[j])) ++j;
+    if (j >= text.size || text.data[j] != '{') continue;
+    *close = i;
+    *open = j;
+    return true;
+  }
+  return false;
+}
+
+// The list parsed as two halves on two threads, in place: at a split "}, {" the ',' becomes
+// ']' and the ' ' becomes '[', giving "[...}]" and "[{...]" without copying (the bytes are put
+// back afterwards). The split is found by a byte scan, so it can land inside a string or a
+// nested list; the halves are then not valid json on their own, and the caller parses the
+// whole text instead (which also gives every error its true entry index and byte offset).
+bool parse_halves(FileText& file, const std::string& origin, std::vector<Detection>* out) {
+  const JsonText& text = file.text();
+  std::size_t close = 0, open = 0;
+  if (!find_split(text, &close, &open) || open - close < 3) return false;
+  char* comma = file.writable(close + 1);
+  char* before_open = file.writable(open - 1);
+  if (comma == nullptr || before_open == nullptr) return false;
+  const char saved_comma = *comma, saved_before_open = *before_open;
+  *comma = ']';
+  *before_open = '[';
+  // The first half's padding is the rest of the text: simdjson only needs it to be readable.
+  const JsonText head{text.data, close + 2, text.capacity};
+  const JsonText rest{text.data + open - 1, text.size - (open - 1), text.capacity - (open - 1)};
+  std::vector<Detection> second;
+  bool second_ok = false;
+  std::thread worker([&] {
+    try {
+      second = parse_list(rest, origin);
+      second_ok = true;
+    } catch (const std::exception&) {
+      second_ok = false;
+    }
+  });
+  bool first_ok = false;
+  try {
+    *out = parse_list(head, origin);
+    first_ok = true;
+  } catch (const std::exception&) {
+    first_ok = false;
+  }
+  worker.join();
+  *comma = saved_comma;
+  *before_open = saved_before_open;
+  if (!first_ok || !second_ok) return false;
+  out->insert(out->end(), second.begin(), second.end());
+  return true;
+}
+
+// Files above this size are parsed in two halves at once.
+constexpr std::size_t kSplitBytes = std::size_t(4) << 20;
+
+std::vector<Detection> parse_text(FileText& file, const std::string& origin, int num_threads) {
+  if (num_threads >= 2 && file.text().size >= kSplitBytes) {
+    std::vector<Detection> out;
+    if (parse_halves(file, origin, &out)) return out;
+  }
+  return parse_list(file.text(), origin);
 }
 
 void append_double(std::string& out, double v) {
@@ -159,17 +307,15 @@ void append_double(std::string& out, double v) {
 
 }  // namespace
 
-std::vector<Detection> read_results(const std::string& json_path) {
-  simdjson::padded_string text;
-  if (auto error = simdjson::padded_string::load(json_path).get(text)) {
-    throw Error("cannot read results " + json_path + ": " + simdjson::error_message(error));
-  }
-  return parse_padded(text, json_path);
+std::vector<Detection> read_results(const std::string& json_path, int num_threads) {
+  FileText file(json_path);
+  return parse_text(file, json_path, num_threads);
 }
 
-std::vector<Detection> parse_results(std::string_view json, const std::string& origin) {
-  const simdjson::padded_string text(json);
-  return parse_padded(text, origin);
+std::vector<Detection> parse_results(std::string_view json, const std::string& origin,
+                                     int num_threads) {
+  FileText text(json);
+  return parse_text(text, origin, num_threads);
 }
 
 void write_results(const std::string& json_path, const std::vector<Detection>& detections) {

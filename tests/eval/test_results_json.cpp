@@ -107,6 +107,77 @@ TEST(ResultsJson, NonFiniteOrNonNumericValuesAreNamed) {
                    "detection 0", "image_id", "not an integer");
 }
 
+// Text of `n` entries (> 4 MB for n >= 40000, so it is parsed in two halves on two threads),
+// Python's json.dump layout ("}, {"); `middle_note` adds a string that looks like an entry
+// boundary to the entry in the middle.
+std::string big_results(int n, const std::string& middle_note = "") {
+  std::ostringstream out;
+  out.precision(17);
+  out << "[";
+  for (int i = 0; i < n; ++i) {
+    if (i) out << ", ";
+    out << "{\"image_id\": " << (i % 997) + 1 << ", \"category_id\": " << (i % 7) + 1
+        << ", \"bbox\": [" << i * 0.37 << ", " << i / 3.0 << ", 10.5, " << 1 + i % 13
+        << "], \"score\": " << (i % 1000) / 1000.0;
+    if (i == n / 2 && !middle_note.empty()) out << ", \"note\": \"" << middle_note << "\"";
+    out << ", \"segmentation\": [[1, 2, 3, 4, 5, 6, 7, 8]]}";
+  }
+  out << "]";
+  return out.str();
+}
+
+void expect_same(const std::vector<eval::Detection>& a, const std::vector<eval::Detection>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t n = 0; n < a.size(); ++n) {
+    ASSERT_EQ(a[n].image_id, b[n].image_id) << n;
+    ASSERT_EQ(a[n].category_id, b[n].category_id) << n;
+    ASSERT_EQ(a[n].x, b[n].x) << n;
+    ASSERT_EQ(a[n].y, b[n].y) << n;
+    ASSERT_EQ(a[n].w, b[n].w) << n;
+    ASSERT_EQ(a[n].h, b[n].h) << n;
+    ASSERT_EQ(a[n].score, b[n].score) << n;
+  }
+}
+
+TEST(ResultsJson, TwoThreadParseEqualsOneThreadParse) {
+  const std::string text = big_results(50000);
+  ASSERT_GT(text.size(), std::size_t(4) << 20);
+  const auto one = parse_results(text, "x", 1);
+  const auto two = parse_results(text, "x", 2);
+  ASSERT_EQ(one.size(), 50000u);
+  EXPECT_EQ(one[49999].image_id, 49999 % 997 + 1);
+  EXPECT_EQ(one[12345].x, 12345 * 0.37);
+  expect_same(one, two);
+  // From a file (mapped, split in place) too, and the file is left as it was.
+  const std::string dir = make_temp_dir("focaldet_results_");
+  const std::string path = dir + "/dets.json";
+  std::ofstream(path) << text;
+  expect_same(one, eval::read_results(path, 2));
+  std::ifstream in(path);
+  std::stringstream back;
+  back << in.rdbuf();
+  EXPECT_TRUE(back.str() == text);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ResultsJson, SplitInsideAStringFallsBackToOneParse) {
+  // A 3 MB string in the middle entry, made of entry boundaries: the middle byte of the text
+  // falls inside it, so the byte scan splits inside the string.
+  std::string note;
+  for (int i = 0; i < 750000; ++i) note += "}, {";
+  const std::string text = big_results(50000, note);
+  expect_same(parse_results(text, "x", 1), parse_results(text, "x", 2));
+}
+
+TEST(ResultsJson, ErrorInSecondHalfNamesItsIndexInTheWholeList) {
+  std::string text = big_results(50000);
+  // Entry 40000 loses its score key: its text is changed from "score" to "scare".
+  std::size_t pos = 0;
+  for (int i = 0; i <= 40000; ++i) pos = text.find("\"score\"", pos + 1);
+  text.replace(pos, 7, "\"scare\"");
+  EXPECT_ERROR_HAS(text, "detection 40000", "missing \"score\"");
+}
+
 TEST(ResultsJson, MissingFileIsAnError) {
   EXPECT_THROW(eval::read_results("/nonexistent/dets.json"), Error);
 }

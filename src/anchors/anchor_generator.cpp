@@ -30,7 +30,8 @@ AnchorGenerator::AnchorGenerator(AnchorOptions options) : options_(std::move(opt
     check(r > 0, "anchors: aspect ratio must be > 0, got " + std::to_string(r));
   }
   for (const auto& level : anchor_sizes(options_)) {
-    for (double s : level) check(s > 0, "anchors: anchor size must be > 0, got " + std::to_string(s));
+    for (double s : level)
+      check(s > 0, "anchors: anchor size must be > 0, got " + std::to_string(s));
     // Same float32 arithmetic as torchvision's generate_anchors, so the rounding agrees.
     const at::Tensor scales = at::tensor(std::vector<float>(level.begin(), level.end()));
     const at::Tensor ratios = at::tensor(
@@ -83,7 +84,8 @@ at::Tensor AnchorGenerator::anchors(Size2 image_size, const std::vector<Size2>& 
     const at::Tensor sy = grid[0].reshape(-1);
     const at::Tensor shifts = at::stack({sx, sy, sx, sy}, 1);
     // [HW, 1, 4] + [1, A, 4]: location-major, then the cell anchors.
-    levels.push_back((shifts.view({-1, 1, 4}) + cell_anchors_[l].view({1, -1, 4})).reshape({-1, 4}));
+    levels.push_back(
+        (shifts.view({-1, 1, 4}) + cell_anchors_[l].view({1, -1, 4})).reshape({-1, 4}));
   }
   at::Tensor all = at::cat(levels, 0).to(device);
   cache_.emplace(key.str(), all);

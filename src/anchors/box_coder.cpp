@@ -9,8 +9,7 @@ namespace {
 
 void check_boxes(const at::Tensor& t, const char* what, const char* fn) {
   if (t.dim() != 2 || t.size(1) != 4) {
-    throw Error(std::string(fn) + ": " + what + " must be [N, 4], got " +
-                c10::str(t.sizes()));
+    throw Error(std::string(fn) + ": " + what + " must be [N, 4], got " + c10::str(t.sizes()));
   }
 }
 
@@ -20,9 +19,9 @@ at::Tensor encode_boxes(const at::Tensor& boxes, const at::Tensor& anchors,
                         const BoxCoderOptions& o) {
   check_boxes(boxes, "boxes", "encode_boxes");
   check_boxes(anchors, "anchors", "encode_boxes");
-  check(boxes.size(0) == anchors.size(0),
-        "encode_boxes: " + std::to_string(boxes.size(0)) + " boxes but " +
-            std::to_string(anchors.size(0)) + " anchors");
+  check(boxes.size(0) == anchors.size(0), "encode_boxes: " + std::to_string(boxes.size(0)) +
+                                              " boxes but " + std::to_string(anchors.size(0)) +
+                                              " anchors");
   const at::Tensor a = anchors.to(boxes.scalar_type());
   const at::Tensor aw = a.select(1, 2) - a.select(1, 0);
   const at::Tensor ah = a.select(1, 3) - a.select(1, 1);
@@ -41,9 +40,9 @@ at::Tensor decode_boxes(const at::Tensor& deltas, const at::Tensor& anchors,
                         const BoxCoderOptions& o) {
   check_boxes(deltas, "deltas", "decode_boxes");
   check_boxes(anchors, "anchors", "decode_boxes");
-  check(deltas.size(0) == anchors.size(0),
-        "decode_boxes: " + std::to_string(deltas.size(0)) + " deltas but " +
-            std::to_string(anchors.size(0)) + " anchors");
+  check(deltas.size(0) == anchors.size(0), "decode_boxes: " + std::to_string(deltas.size(0)) +
+                                               " deltas but " + std::to_string(anchors.size(0)) +
+                                               " anchors");
   const at::Tensor a = anchors.to(deltas.scalar_type());
   const at::Tensor aw = a.select(1, 2) - a.select(1, 0);
   const at::Tensor ah = a.select(1, 3) - a.select(1, 1);

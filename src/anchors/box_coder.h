@@ -12,7 +12,7 @@ inline const double kBoxXformClip = std::log(1000.0 / 16.0);
 
 struct BoxCoderOptions {
   double wx = 1.0, wy = 1.0, ww = 1.0, wh = 1.0;  // RetinaNet uses (1, 1, 1, 1)
-  double clip = kBoxXformClip;                     // upper bound on dw/ww and dh/wh in decode
+  double clip = kBoxXformClip;                    // upper bound on dw/ww and dh/wh in decode
 };
 
 // boxes, anchors: [N, 4] (x1, y1, x2, y2). Returns the deltas [N, 4] that decode `anchors` into

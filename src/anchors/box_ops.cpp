@@ -45,8 +45,8 @@ at::Tensor box_ioa(const at::Tensor& a, const at::Tensor& b) {
 }
 
 at::Tensor clip_boxes(const at::Tensor& boxes, int64_t height, int64_t width) {
-  check(boxes.size(-1) == 4, "clip_boxes: last dimension must be 4, got " +
-                                 c10::str(boxes.sizes()));
+  check(boxes.size(-1) == 4,
+        "clip_boxes: last dimension must be 4, got " + c10::str(boxes.sizes()));
   const at::Tensor x = boxes.slice(-1, 0, 4, 2).clamp(0, static_cast<double>(width));
   const at::Tensor y = boxes.slice(-1, 1, 4, 2).clamp(0, static_cast<double>(height));
   return at::stack({x.select(-1, 0), y.select(-1, 0), x.select(-1, 1), y.select(-1, 1)}, -1);

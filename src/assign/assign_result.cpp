@@ -21,9 +21,9 @@ SplitGroundTruth split_ground_truth(const GroundTruth& gt, const char* fn) {
   SplitGroundTruth out;
   at::Tensor regular = at::ones({g}, at::kBool);
   if (gt.crowd.defined()) {
-    check(gt.crowd.dim() == 1 && gt.crowd.size(0) == g,
-          name + ": gt crowd flags must be [" + std::to_string(g) + "], got " +
-              c10::str(gt.crowd.sizes()));
+    check(gt.crowd.dim() == 1 && gt.crowd.size(0) == g, name + ": gt crowd flags must be [" +
+                                                            std::to_string(g) + "], got " +
+                                                            c10::str(gt.crowd.sizes()));
     regular = gt.crowd.to(at::kCPU, at::kBool).logical_not();
   }
   out.index = at::nonzero(regular).view(-1);

@@ -16,9 +16,9 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
         "assign_atss: anchors must be [A, 4], got " + c10::str(anchors_in.sizes()));
   int64_t total = 0;
   for (int64_t n : num_anchors_per_level) total += n;
-  check(total == anchors_in.size(0),
-        "assign_atss: num_anchors_per_level sums to " + std::to_string(total) + " but there are " +
-            std::to_string(anchors_in.size(0)) + " anchors");
+  check(total == anchors_in.size(0), "assign_atss: num_anchors_per_level sums to " +
+                                         std::to_string(total) + " but there are " +
+                                         std::to_string(anchors_in.size(0)) + " anchors");
   check(o.top_k > 0, "assign_atss: top_k must be > 0, got " + std::to_string(o.top_k));
   const SplitGroundTruth split = split_ground_truth(gt, "assign_atss");
   const at::Device device = anchors_in.device();
@@ -48,11 +48,11 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
       }
       start += n;
     }
-    const at::Tensor cand = at::cat(candidates, 1);            // [R, K]
-    const at::Tensor cand_iou = iou.gather(1, cand);            // [R, K]
+    const at::Tensor cand = at::cat(candidates, 1);   // [R, K]
+    const at::Tensor cand_iou = iou.gather(1, cand);  // [R, K]
     // One candidate has no sample std (NaN would reject it): use 0, the threshold is its IoU.
-    const at::Tensor std = cand_iou.size(1) > 1 ? cand_iou.std(1, /*unbiased=*/true)
-                                                : at::zeros({r}, at::kFloat);
+    const at::Tensor std =
+        cand_iou.size(1) > 1 ? cand_iou.std(1, /*unbiased=*/true) : at::zeros({r}, at::kFloat);
     const at::Tensor thresh = cand_iou.mean(1) + std;  // [R]
     // Centre strictly inside the box: min(l, t, r, b) > margin.
     const at::Tensor cx = acx.index_select(0, cand.reshape(-1)).view_as(cand);
@@ -70,8 +70,7 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
     claimed.scatter_(1, cand, at::where(positive, cand_iou, at::full_like(cand_iou, -1.0f)));
     auto [best, best_gt] = claimed.max(0);
     const at::Tensor pos = best >= 0;
-    result.matched_gt =
-        at::where(pos, split.index.index_select(0, best_gt), result.matched_gt);
+    result.matched_gt = at::where(pos, split.index.index_select(0, best_gt), result.matched_gt);
   }
   result.labels = labels_from_matches(result.matched_gt, gt.labels.to(at::kCPU, at::kLong));
   ignore_crowd_overlaps(result, anchors, split.crowd_boxes, o.crowd_ioa);

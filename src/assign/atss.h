@@ -15,15 +15,16 @@
 namespace focaldet::assign {
 
 struct AtssOptions {
-  int64_t top_k = 9;           // candidates per level per gt
-  double center_margin = 0.01; // the anchor centre must be this far (pixels) inside the box, as
-                               // the reference implementation's "min(l, t, r, b) > 0.01"
-  double crowd_ioa = 0.0;      // as MaxIoUOptions::crowd_ioa
+  int64_t top_k = 9;            // candidates per level per gt
+  double center_margin = 0.01;  // the anchor centre must be this far (pixels) inside the box, as
+                                // the reference implementation's "min(l, t, r, b) > 0.01"
+  double crowd_ioa = 0.0;       // as MaxIoUOptions::crowd_ioa
 };
 
 // anchors: [A, 4] float, concatenated over levels with num_anchors_per_level[l] rows each.
 // The std is the unbiased sample std (torch.std, as the reference code). Returns [A] results.
-AssignResult assign_atss(const at::Tensor& anchors, const std::vector<int64_t>& num_anchors_per_level,
-                         const GroundTruth& gt, const AtssOptions& options = {});
+AssignResult assign_atss(const at::Tensor& anchors,
+                         const std::vector<int64_t>& num_anchors_per_level, const GroundTruth& gt,
+                         const AtssOptions& options = {});
 
 }  // namespace focaldet::assign

@@ -10,11 +10,11 @@
 namespace focaldet::assign {
 
 struct MaxIoUOptions {
-  double pos_iou = 0.5;               // IoU >= this: positive
-  double neg_iou = 0.4;               // IoU < this: background; in between: ignored
-  bool low_quality_matches = true;    // keep each gt's best anchors as positives
-  double crowd_ioa = 0.0;             // background anchors overlapping a crowd region by more
-                                      // than this fraction of their area are ignored
+  double pos_iou = 0.5;             // IoU >= this: positive
+  double neg_iou = 0.4;             // IoU < this: background; in between: ignored
+  bool low_quality_matches = true;  // keep each gt's best anchors as positives
+  double crowd_ioa = 0.0;           // background anchors overlapping a crowd region by more
+                                    // than this fraction of their area are ignored
 };
 
 // anchors: [A, 4] float. Returns matched_gt / labels [A] (indices into gt.boxes, crowd regions

@@ -14,11 +14,13 @@ template <typename T>
 at::Tensor nms_kernel(const at::Tensor& boxes, const at::Tensor& scores, const int64_t* classes,
                       double iou_threshold) {
   const int64_t n = boxes.size(0);
-  const at::Tensor order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  const at::Tensor order =
+      std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
   const T* b = boxes.data_ptr<T>();
   const int64_t* ord = order.data_ptr<int64_t>();
   std::vector<T> area(n);
-  for (int64_t i = 0; i < n; ++i) area[i] = (b[4 * i + 2] - b[4 * i]) * (b[4 * i + 3] - b[4 * i + 1]);
+  for (int64_t i = 0; i < n; ++i)
+    area[i] = (b[4 * i + 2] - b[4 * i]) * (b[4 * i + 3] - b[4 * i + 1]);
   std::vector<char> suppressed(n, 0);
   std::vector<int64_t> keep;
   for (int64_t oi = 0; oi < n; ++oi) {

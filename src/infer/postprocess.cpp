@@ -16,8 +16,8 @@ std::vector<Detections> postprocess(const at::Tensor& cls_logits, const at::Tens
                                     const std::vector<int64_t>& num_anchors_per_level,
                                     const std::vector<ImageInfo>& images,
                                     const PostprocessOptions& o) {
-  check(cls_logits.dim() == 3, "postprocess: cls_logits must be [B, A, C], got " +
-                                   c10::str(cls_logits.sizes()));
+  check(cls_logits.dim() == 3,
+        "postprocess: cls_logits must be [B, A, C], got " + c10::str(cls_logits.sizes()));
   const int64_t batch = cls_logits.size(0), num_anchors = cls_logits.size(1);
   const int64_t num_classes = cls_logits.size(2);
   check(box_deltas.dim() == 3 && box_deltas.size(0) == batch && box_deltas.size(1) == num_anchors &&
@@ -53,9 +53,9 @@ std::vector<Detections> postprocess(const at::Tensor& cls_logits, const at::Tens
       auto [top_scores, top] = s.index_select(0, candidates).topk(k);
       const at::Tensor idx = candidates.index_select(0, top);
       const at::Tensor anchor_idx = at::div(idx, num_classes, "floor");
-      const at::Tensor b = anchors::decode_boxes(deltas.index_select(0, anchor_idx),
-                                                 level_anchors.index_select(0, anchor_idx),
-                                                 o.box_coder);
+      const at::Tensor b =
+          anchors::decode_boxes(deltas.index_select(0, anchor_idx),
+                                level_anchors.index_select(0, anchor_idx), o.box_coder);
       boxes.push_back(anchors::clip_boxes(b, images[i].size.first, images[i].size.second));
       scores.push_back(top_scores);
       labels.push_back(idx.remainder(num_classes));

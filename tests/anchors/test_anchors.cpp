@@ -35,7 +35,8 @@ at::Tensor random_boxes(int64_t n, double extent, at::ScalarType dtype = at::kFl
 void expect_anchor_parity(int64_t h, int64_t w, const std::vector<Size2>& feats) {
   FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
   const std::string dir = t::make_temp_dir("anchors");
-  std::vector<std::string> args = {"anchors", dir + "/out.pt", std::to_string(h), std::to_string(w)};
+  std::vector<std::string> args = {"anchors", dir + "/out.pt", std::to_string(h),
+                                   std::to_string(w)};
   for (const auto& [fh, fw] : feats) {
     args.push_back(std::to_string(fh));
     args.push_back(std::to_string(fw));
@@ -98,8 +99,8 @@ TEST(BoxIou, MatchesTorchvisionOnRandomBoxes) {
 
 TEST(BoxIou, HandComputed) {
   const at::Tensor a = at::tensor({0.f, 0.f, 2.f, 2.f}).view({1, 4});
-  const at::Tensor b = at::tensor({1.f, 1.f, 3.f, 3.f, 5.f, 5.f, 6.f, 6.f, 0.f, 0.f, 2.f, 2.f})
-                           .view({3, 4});
+  const at::Tensor b =
+      at::tensor({1.f, 1.f, 3.f, 3.f, 5.f, 5.f, 6.f, 6.f, 0.f, 0.f, 2.f, 2.f}).view({3, 4});
   // Overlap 1x1 of two 2x2 boxes: 1 / (4 + 4 - 1); disjoint: 0; identical: 1.
   const at::Tensor want = at::tensor({1.f / 7.f, 0.f, 1.f}).view({1, 3});
   EXPECT_TRUE(at::allclose(box_iou(a, b), want, /*rtol=*/0, /*atol=*/1e-7));
@@ -115,7 +116,9 @@ TEST(BoxCoder, MatchesTorchvisionEncodeAndDecode) {
   // Includes deltas past the dw/dh clamp (log(1000/16) = 4.135).
   const at::Tensor rel = at::randn({50, 4}) * 3;
   const BoxCoderOptions opt{/*wx=*/10, /*wy=*/10, /*ww=*/5, /*wh=*/5};
-  t::save_tensors(dir + "/in.pt", {{"boxes", boxes}, {"anchors", anchors}, {"rel", rel},
+  t::save_tensors(dir + "/in.pt", {{"boxes", boxes},
+                                   {"anchors", anchors},
+                                   {"rel", rel},
                                    {"weights", at::tensor({10.0, 10.0, 5.0, 5.0})}});
   auto ref = run_oracle({"coder", dir + "/in.pt", dir + "/out.pt"});
   // Same float32 formulas; relative 1e-5 covers exp/log ulp differences.

@@ -14,12 +14,12 @@ namespace focaldet::assign {
 namespace {
 
 at::Tensor atss_anchors() {
-  return at::tensor({0.f, 0.f, 10.f, 9.f,    // a0, centre (5, 4.5)
-                     3.f, 1.f, 11.f, 9.f,    // a1, centre (7, 5)
-                     10.f, 0.f, 18.f, 8.f,   // a2, centre (14, 4)
-                     0.f, 16.f, 8.f, 24.f,   // a3, centre (4, 20)
-                     0.f, 0.f, 16.f, 16.f,   // b0 (level 1)
-                     16.f, 0.f, 32.f, 16.f}) // b1 (level 1)
+  return at::tensor({0.f,  0.f,  10.f, 9.f,    // a0, centre (5, 4.5)
+                     3.f,  1.f,  11.f, 9.f,    // a1, centre (7, 5)
+                     10.f, 0.f,  18.f, 8.f,    // a2, centre (14, 4)
+                     0.f,  16.f, 8.f,  24.f,   // a3, centre (4, 20)
+                     0.f,  0.f,  16.f, 16.f,   // b0 (level 1)
+                     16.f, 0.f,  32.f, 16.f})  // b1 (level 1)
       .view({6, 4});
 }
 const std::vector<int64_t> kLevels = {4, 2};
@@ -47,8 +47,8 @@ TEST(Atss, ThresholdIsMeanPlusStdOfCandidates) {
   ASSERT_GT(0.9, thr);
   ASSERT_LT(56.0 / 108, thr);
   const at::Tensor gt = at::tensor({0.f, 0.f, 10.f, 10.f}).view({1, 4});
-  const AssignResult r = assign_atss(atss_anchors(), kLevels, {gt, at::tensor({4}, at::kLong), {}},
-                                     top2());
+  const AssignResult r =
+      assign_atss(atss_anchors(), kLevels, {gt, at::tensor({4}, at::kLong), {}}, top2());
   EXPECT_TRUE(at::equal(r.matched_gt, at::tensor({0, -1, -1, -1, -1, -1}, at::kLong)));
   EXPECT_TRUE(at::equal(r.labels, at::tensor({4, -1, -1, -1, -1, -1}, at::kLong)));
 }
@@ -60,8 +60,8 @@ TEST(Atss, AnchorClaimedTwiceGoesToHigherIoU) {
   const double thr = mean_plus_std({90.0 / 99, 64.0 / 99, 99.0 / 256, 0.0});
   ASSERT_LT(thr, 90.0 / 99);
   const at::Tensor gt = at::tensor({0.f, 0.f, 10.f, 10.f, 0.f, 0.f, 11.f, 9.f}).view({2, 4});
-  const AssignResult r = assign_atss(atss_anchors(), kLevels,
-                                     {gt, at::tensor({0, 1}, at::kLong), {}}, top2());
+  const AssignResult r =
+      assign_atss(atss_anchors(), kLevels, {gt, at::tensor({0, 1}, at::kLong), {}}, top2());
   EXPECT_TRUE(at::equal(r.matched_gt, at::tensor({1, -1, -1, -1, -1, -1}, at::kLong)));
 }
 

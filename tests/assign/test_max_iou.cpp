@@ -43,8 +43,8 @@ TEST(MaxIoU, MatchesTorchvisionMatcher) {
   EXPECT_GT(got.num_pos(), g);  // a real test: positives and ignores both occur
   EXPECT_GT((want == kIgnore).sum().item<int64_t>(), 0);
   const at::Tensor pos = want >= 0;
-  EXPECT_TRUE(at::equal(got.labels.masked_select(pos),
-                        labels.index_select(0, want.masked_select(pos))));
+  EXPECT_TRUE(
+      at::equal(got.labels.masked_select(pos), labels.index_select(0, want.masked_select(pos))));
   EXPECT_TRUE(at::equal(got.labels.masked_select(pos.logical_not()),
                         want.masked_select(pos.logical_not())));
 }

@@ -15,8 +15,8 @@ namespace t = focaldet::test;
 
 // Clustered random boxes, so that many pairs overlap around the threshold.
 at::Tensor clustered_boxes(int64_t n) {
-  const at::Tensor centres = (at::randint(0, 6, {n, 2}, at::kLong).to(at::kFloat) * 40) +
-                             at::randn({n, 2}) * 6;
+  const at::Tensor centres =
+      (at::randint(0, 6, {n, 2}, at::kLong).to(at::kFloat) * 40) + at::randn({n, 2}) * 6;
   const at::Tensor half = at::rand({n, 2}) * 15 + 5;
   return at::cat({centres - half, centres + half}, 1);
 }
@@ -54,8 +54,8 @@ TEST(Nms, MatchesTorchvisionOnManyBoxesAndAnotherThreshold) { expect_nms_parity(
 TEST(Nms, HandComputed) {
   // Box 1 lies inside box 0 (IoU 81/100 > 0.5); box 2 is disjoint from all.
   // IoU(0, 3) = 50/150 = 1/3 <= 0.5: kept.
-  const at::Tensor boxes = at::tensor({0.f, 0.f, 10.f, 10.f,   //
-                                       1.f, 1.f, 10.f, 10.f,   //
+  const at::Tensor boxes = at::tensor({0.f, 0.f, 10.f, 10.f,    //
+                                       1.f, 1.f, 10.f, 10.f,    //
                                        20.f, 20.f, 30.f, 30.f,  //
                                        5.f, 0.f, 15.f, 10.f})
                                .view({4, 4});
@@ -65,7 +65,8 @@ TEST(Nms, HandComputed) {
   EXPECT_TRUE(at::equal(nms(boxes, scores, 0.5), at::tensor({3, 0, 2}, at::kLong)));
   // With classes, box 0 and box 1 in different classes: nothing suppresses box 1.
   const at::Tensor classes = at::tensor({0, 1, 0, 0}, at::kLong);
-  EXPECT_TRUE(at::equal(batched_nms(boxes, scores, classes, 0.5), at::tensor({3, 0, 1, 2}, at::kLong)));
+  EXPECT_TRUE(
+      at::equal(batched_nms(boxes, scores, classes, 0.5), at::tensor({3, 0, 1, 2}, at::kLong)));
 }
 
 TEST(Nms, EmptyInputGivesEmptyOutput) {

@@ -1,0 +1,146 @@
+#include "model/resnet.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "common/error.h"
+
+namespace focaldet::model {
+namespace {
+
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(padding).bias(false));
+}
+
+// 1x1 conv + norm on the shortcut when the shape changes ("downsample.0", "downsample.1").
+torch::nn::Sequential downsample(int64_t in, int64_t out, int64_t stride, const ResNetOptions& o) {
+  torch::nn::Sequential seq;
+  seq->push_back(conv(in, out, 1, stride, 0));
+  seq->push_back(make_norm(o.norm, out, o.gn_groups));
+  return seq;
+}
+
+// Two 3x3 convs (ResNet-18/34).
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kExpansion = 1;
+  BasicBlockImpl(int64_t in, int64_t planes, int64_t stride, const ResNetOptions& o) {
+    conv1_ = register_module("conv1", conv(in, planes, 3, stride, 1));
+    bn1_ = make_norm(o.norm, planes, o.gn_groups);
+    register_module("bn1", bn1_.ptr());
+    conv2_ = register_module("conv2", conv(planes, planes, 3, 1, 1));
+    bn2_ = make_norm(o.norm, planes, o.gn_groups);
+    register_module("bn2", bn2_.ptr());
+    if (stride != 1 || in != planes) {
+      downsample_ = register_module("downsample", downsample(in, planes, stride, o));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor y = at::relu(bn1_.forward(conv1_->forward(x)));
+    y = bn2_.forward(conv2_->forward(y));
+    return at::relu(y + (downsample_ ? downsample_->forward(x) : x));
+  }
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::AnyModule bn1_, bn2_;
+  torch::nn::Sequential downsample_{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+// 1x1 -> 3x3 (stride) -> 1x1 x4 (ResNet-50).
+class BottleneckImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kExpansion = 4;
+  BottleneckImpl(int64_t in, int64_t planes, int64_t stride, const ResNetOptions& o) {
+    conv1_ = register_module("conv1", conv(in, planes, 1, 1, 0));
+    bn1_ = make_norm(o.norm, planes, o.gn_groups);
+    register_module("bn1", bn1_.ptr());
+    conv2_ = register_module("conv2", conv(planes, planes, 3, stride, 1));
+    bn2_ = make_norm(o.norm, planes, o.gn_groups);
+    register_module("bn2", bn2_.ptr());
+    conv3_ = register_module("conv3", conv(planes, planes * kExpansion, 1, 1, 0));
+    bn3_ = make_norm(o.norm, planes * kExpansion, o.gn_groups);
+    register_module("bn3", bn3_.ptr());
+    if (stride != 1 || in != planes * kExpansion) {
+      downsample_ = register_module("downsample", downsample(in, planes * kExpansion, stride, o));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor y = at::relu(bn1_.forward(conv1_->forward(x)));
+    y = at::relu(bn2_.forward(conv2_->forward(y)));
+    y = bn3_.forward(conv3_->forward(y));
+    return at::relu(y + (downsample_ ? downsample_->forward(x) : x));
+  }
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  torch::nn::AnyModule bn1_, bn2_, bn3_;
+  torch::nn::Sequential downsample_{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
+template <typename Block>
+torch::nn::Sequential make_layer(int64_t* in, int64_t planes, int blocks, int64_t stride,
+                                 const ResNetOptions& o) {
+  torch::nn::Sequential seq;
+  seq->push_back(Block(*in, planes, stride, o));
+  *in = planes * Block::Impl::kExpansion;
+  for (int i = 1; i < blocks; ++i) seq->push_back(Block(*in, planes, 1, o));
+  return seq;
+}
+
+}  // namespace
+
+ResNetImpl::ResNetImpl(const ResNetOptions& o) : depth_(o.depth) {
+  std::vector<int> blocks;
+  if (o.depth == 18)
+    blocks = {2, 2, 2, 2};
+  else if (o.depth == 34 || o.depth == 50)
+    blocks = {3, 4, 6, 3};
+  else
+    throw Error("resnet: depth must be 18, 34 or 50, got " + std::to_string(o.depth));
+
+  conv1_ = register_module("conv1", conv(3, 64, 7, 2, 3));
+  bn1_ = make_norm(o.norm, 64, o.gn_groups);
+  register_module("bn1", bn1_.ptr());
+  int64_t in = 64;
+  const bool bottleneck = o.depth == 50;
+  auto layer = [&](int64_t planes, int n, int64_t stride) {
+    return bottleneck ? make_layer<Bottleneck>(&in, planes, n, stride, o)
+                      : make_layer<BasicBlock>(&in, planes, n, stride, o);
+  };
+  layer1_ = register_module("layer1", layer(64, blocks[0], 1));
+  layer2_ = register_module("layer2", layer(128, blocks[1], 2));
+  layer3_ = register_module("layer3", layer(256, blocks[2], 2));
+  layer4_ = register_module("layer4", layer(512, blocks[3], 2));
+
+  // torchvision's init: He normal (fan_out) for convs, norms at weight 1, bias 0.
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* c = m->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(c->weight, 0, torch::kFanOut, torch::kReLU);
+    }
+  }
+}
+
+std::vector<int64_t> ResNetImpl::out_channels() const {
+  if (depth_ == 50) return {512, 1024, 2048};
+  return {128, 256, 512};
+}
+
+std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {
+  check(x.dim() == 4 && x.size(1) == 3,
+        "resnet: input must be [B, 3, H, W], got " + c10::str(x.sizes()));
+  torch::Tensor y = at::relu(bn1_.forward(conv1_->forward(x)));
+  y = at::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
+  y = layer1_->forward(y);
+  torch::Tensor c3 = layer2_->forward(y);
+  torch::Tensor c4 = layer3_->forward(c3);
+  torch::Tensor c5 = layer4_->forward(c4);
+  return {c3, c4, c5};
+}
+
+}  // namespace focaldet::model

@@ -1,0 +1,85 @@
+#include "model/retinanet_head.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace focaldet::model {
+namespace {
+
+torch::nn::Conv2d head_conv(int64_t in, int64_t out, bool bias) {
+  torch::nn::Conv2d c(torch::nn::Conv2dOptions(in, out, 3).stride(1).padding(1).bias(bias));
+  torch::nn::init::normal_(c->weight, 0.0, 0.01);
+  if (bias) torch::nn::init::zeros_(c->bias);
+  return c;
+}
+
+// N blocks "i" = Sequential(conv "0", [GroupNorm "1"], ReLU), as torchvision's
+// Conv2dNormActivation, so the names are conv.i.0.weight, conv.i.1.weight.
+torch::nn::ModuleList tower(const HeadOptions& o) {
+  torch::nn::ModuleList seq;
+  for (int64_t i = 0; i < o.num_convs; ++i) {
+    torch::nn::Sequential block;
+    block->push_back(head_conv(i == 0 ? o.in_channels : o.channels, o.channels, !o.group_norm));
+    if (o.group_norm) {
+      block->push_back(torch::nn::GroupNorm(o.gn_groups, o.channels));
+    }
+    block->push_back(torch::nn::ReLU());
+    seq->push_back(block);
+  }
+  return seq;
+}
+
+torch::Tensor run_tower(const torch::nn::ModuleList& tower, torch::Tensor x) {
+  for (const auto& block : *tower) x = block->as<torch::nn::Sequential>()->forward(x);
+  return x;
+}
+
+// [B, A*K, H, W] -> [B, H*W*A, K], the anchor generator's order.
+torch::Tensor to_rows(const torch::Tensor& x, int64_t k) {
+  const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
+  return x.view({b, -1, k, h, w}).permute({0, 3, 4, 1, 2}).reshape({b, -1, k});
+}
+
+}  // namespace
+
+RetinaNetHeadImpl::RetinaNetHeadImpl(const HeadOptions& o) : options_(o) {
+  check(o.num_convs >= 0 && o.channels > 0 && o.num_anchors > 0 && o.num_classes > 0,
+        "head: num_convs >= 0, channels, num_anchors and num_classes > 0 required");
+  check(o.prior > 0 && o.prior < 1,
+        "head: prior must be in (0, 1), got " + std::to_string(o.prior));
+  check(!o.group_norm || o.channels % o.gn_groups == 0,
+        "head: " + std::to_string(o.channels) + " channels are not divisible into " +
+            std::to_string(o.gn_groups) + " GroupNorm groups");
+  const int64_t last = o.num_convs > 0 ? o.channels : o.in_channels;
+  auto cls = register_module("classification_head", std::make_shared<torch::nn::Module>());
+  cls_tower_ = cls->register_module("conv", tower(o));
+  cls_logits_ =
+      cls->register_module("cls_logits", head_conv(last, o.num_anchors * o.num_classes, true));
+  torch::nn::init::constant_(cls_logits_->bias, -std::log((1 - o.prior) / o.prior));
+  auto box = register_module("regression_head", std::make_shared<torch::nn::Module>());
+  box_tower_ = box->register_module("conv", tower(o));
+  bbox_reg_ = box->register_module("bbox_reg", head_conv(last, o.num_anchors * 4, true));
+}
+
+HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features) {
+  std::vector<torch::Tensor> cls, box;
+  for (const torch::Tensor& f : features) {
+    check(f.dim() == 4 && f.size(1) == options_.in_channels,
+          "head: feature maps must be [B, " + std::to_string(options_.in_channels) +
+              ", H, W], got " + c10::str(f.sizes()));
+    const torch::Tensor c = run_tower(cls_tower_, f);
+    const torch::Tensor b = run_tower(box_tower_, f);
+    cls.push_back(to_rows(cls_logits_->forward(c), options_.num_classes));
+    box.push_back(to_rows(bbox_reg_->forward(b), 4));
+  }
+  return {at::cat(cls, 1), at::cat(box, 1)};
+}
+
+}  // namespace focaldet::model

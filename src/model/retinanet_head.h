@@ -1,0 +1,47 @@
+#pragma once
+// RetinaNet's class and box subnets (Lin et al. 2017, sec. 4, Fig. 3): each N x (3x3 conv with
+// M channels, [GroupNorm], ReLU) then a 3x3 conv to A*C logits or A*4 deltas, shared across
+// levels. Weights N(0, 0.01), biases 0, except the class bias b = -log((1 - pi) / pi) so every
+// anchor starts at foreground probability pi (sec. 4.1, "Initialization").
+// Parameter names match torchvision's head (classification_head.conv.0.0, .cls_logits,
+// regression_head.conv.0.0, .bbox_reg).
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace focaldet::model {
+
+struct HeadOptions {
+  int64_t in_channels = 256;  // FPN channels
+  int64_t num_convs = 4;      // N (the paper: 4)
+  int64_t channels = 256;     // M (the paper: 256)
+  bool group_norm = false;    // GroupNorm after each conv (then the convs have no bias)
+  int64_t gn_groups = 32;
+  int64_t num_anchors = 9;   // per location
+  int64_t num_classes = 80;  // C, no background class (sigmoid outputs)
+  double prior = 0.01;       // pi
+};
+
+struct HeadOutput {
+  torch::Tensor cls_logits;  // [B, A_total, C]
+  torch::Tensor box_deltas;  // [B, A_total, 4]
+};
+
+class RetinaNetHeadImpl : public torch::nn::Module {
+ public:
+  explicit RetinaNetHeadImpl(const HeadOptions& options = {});
+  // features: P3..P7. Rows of the outputs: levels in order, within a level (y, x, anchor).
+  HeadOutput forward(const std::vector<torch::Tensor>& features);
+  const HeadOptions& options() const { return options_; }
+
+ private:
+  HeadOptions options_;
+  torch::nn::ModuleList cls_tower_{nullptr}, box_tower_{nullptr};  // of Sequential blocks
+  torch::nn::Conv2d cls_logits_{nullptr}, bbox_reg_{nullptr};
+};
+TORCH_MODULE(RetinaNetHead);
+
+}  // namespace focaldet::model

@@ -1,0 +1,116 @@
+// The model's parts on their own: output layout, initialisation, backbone variants and the
+// weight loader's errors.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/types.h>
+#include <torch/utils.h>
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "model/retinanet.h"
+#include "model/weight_import.h"
+#include "support/oracle.h"
+
+namespace focaldet::model {
+namespace {
+
+namespace t = focaldet::test;
+
+RetinaNetOptions small_options() {
+  RetinaNetOptions o;
+  o.backbone.depth = 18;
+  o.head.num_convs = 2;
+  o.head.channels = 64;
+  o.head.num_classes = 3;
+  o.fpn_channels = 64;
+  return o;
+}
+
+TEST(RetinaNet, OutputLayoutIsAnchorsByClasses) {
+  torch::NoGradGuard no_grad;
+  RetinaNet net(small_options());
+  const RetinaNetOutput out = net->forward(torch::randn({2, 3, 64, 96}));
+  // Levels 8x12, 4x6, 2x3, 1x2, 1x1 (strides 8..128), 9 anchors per location.
+  const int64_t a = (8 * 12 + 4 * 6 + 2 * 3 + 1 * 2 + 1 * 1) * 9;
+  EXPECT_EQ(out.cls_logits.sizes(), (at::IntArrayRef{2, a, 3}));
+  EXPECT_EQ(out.box_deltas.sizes(), (at::IntArrayRef{2, a, 4}));
+  ASSERT_EQ(out.feature_sizes.size(), 5u);
+  EXPECT_EQ(out.feature_sizes[0], (std::pair<int64_t, int64_t>{8, 12}));
+  EXPECT_EQ(out.feature_sizes[4], (std::pair<int64_t, int64_t>{1, 1}));
+}
+
+TEST(RetinaNet, HeadStartsAtThePriorProbability) {
+  RetinaNet net(small_options());
+  const auto params = net->named_parameters();
+  // b = -log((1 - 0.01) / 0.01) = -log(99).
+  const at::Tensor bias = params["head.classification_head.cls_logits.bias"];
+  EXPECT_TRUE(at::allclose(bias, at::full_like(bias, -std::log(99.0)), 0, 1e-6));
+  // N(0, 0.01) weights: 64*64*9 samples, the sample std within 5% of 0.01.
+  const double sd = params["head.classification_head.conv.1.0.weight"].std().item<double>();
+  EXPECT_NEAR(sd, 0.01, 0.0005);
+  EXPECT_EQ(params["head.regression_head.bbox_reg.bias"].abs().max().item<float>(), 0.f);
+}
+
+TEST(RetinaNet, GroupNormAndP6FromC5Variants) {
+  torch::NoGradGuard no_grad;
+  RetinaNetOptions o = small_options();
+  o.backbone.norm = NormKind::kGroupNorm;
+  o.backbone.depth = 34;
+  o.head.group_norm = true;
+  o.head.gn_groups = 16;
+  o.p6_from = P6Source::kC5;
+  RetinaNet net(o);
+  const auto params = net->named_parameters();
+  EXPECT_EQ(params["backbone.fpn.extra_blocks.p6.weight"].size(1), 512);     // C5 of ResNet-34
+  EXPECT_TRUE(params.contains("head.classification_head.conv.0.1.weight"));  // the GroupNorm
+  EXPECT_FALSE(params.contains("head.classification_head.conv.0.0.bias"));
+  EXPECT_TRUE(params.contains("backbone.body.layer3.5.bn2.weight"));  // 6 blocks in layer3
+  const RetinaNetOutput out = net->forward(torch::randn({1, 3, 64, 64}));
+  EXPECT_TRUE(out.cls_logits.isfinite().all().item<bool>());
+}
+
+TEST(RetinaNet, TrainableLayersFreezeTheStem) {
+  RetinaNet net(small_options());  // trainable_layers = 3: conv1, layer1 frozen
+  const auto params = net->named_parameters();
+  EXPECT_FALSE(params["backbone.body.conv1.weight"].requires_grad());
+  EXPECT_FALSE(params["backbone.body.layer1.0.conv1.weight"].requires_grad());
+  EXPECT_TRUE(params["backbone.body.layer2.0.conv1.weight"].requires_grad());
+  EXPECT_TRUE(params["head.classification_head.cls_logits.weight"].requires_grad());
+}
+
+TEST(WeightImport, MismatchedNamesAndShapesAreListed) {
+  RetinaNet net(small_options());
+  const std::string dir = t::make_temp_dir("weights");
+  t::save_tensors(dir + "/w.pt", {{"backbone.body.conv1.weight", torch::zeros({64, 3, 3, 3})},
+                                  {"backbone.body.nonsense.weight", torch::zeros({2})}});
+  try {
+    load_weights(*net, dir + "/w.pt");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("backbone.body.nonsense.weight"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("backbone.body.conv1.weight: file [64, 3, 3, 3], model [64, 3, 7, 7]"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("in the model but not in the file"), std::string::npos) << msg;
+  }
+}
+
+TEST(WeightImport, PartialFileLoadsWithAllowMissing) {
+  RetinaNet net(small_options());
+  const std::string dir = t::make_temp_dir("weights");
+  const at::Tensor w = torch::randn({64, 3, 7, 7});
+  t::save_tensors(dir + "/w.pt", {{"backbone.body.conv1.weight", w},
+                                  {"backbone.body.bn1.num_batches_tracked", torch::zeros({})}});
+  EXPECT_THROW(load_weights(*net, dir + "/w.pt"), Error);
+  WeightImportOptions o;
+  o.allow_missing = true;
+  const WeightImportReport r = load_weights(*net, dir + "/w.pt", o);
+  EXPECT_EQ(r.loaded, 1);
+  EXPECT_TRUE(at::equal(net->named_parameters()["backbone.body.conv1.weight"], w));
+}
+
+}  // namespace
+}  // namespace focaldet::model

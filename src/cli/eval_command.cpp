@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "common/error.h"
 #include "data/coco_dataset.h"
 #include "eval/coco_eval.h"
 #include "eval/eval_report.h"
@@ -57,7 +58,12 @@ void run_eval(const EvalArgs& args) {
   if (gt_failure) std::rethrow_exception(gt_failure);
 
   const auto eval_start = std::chrono::steady_clock::now();
-  const eval::CocoEvalResult result = eval::evaluate(gt, detections);
+  eval::CocoEvalResult result;
+  try {
+    result = eval::evaluate(gt, detections);
+  } catch (const Error& e) {
+    throw Error(args.detections + ": " + e.what());  // an entry that does not fit the gt
+  }
   const double eval_seconds = seconds_since(eval_start);
   std::cout << eval::format_report(result) << std::flush;
   if (!args.json_out.empty()) eval::write_metrics_json(args.json_out, result);

@@ -62,26 +62,31 @@ BENCHMARK(BM_LoaderBccd)
 void BM_LoaderStagesBccd(benchmark::State& state) {
   cv::setNumThreads(1);
   const auto ds = bccd_trainval();
-  focaldet::data::TransformOptions opt;
-  opt.shorter_sides = {384};
   const int stage = static_cast<int>(state.range(0));  // 0 decode, 1 + resize, 2 + normalise
+  focaldet::data::TransformOptions opt;
+  opt.shorter_sides = {static_cast<int>(state.range(1))};
+  const auto size = focaldet::data::resized_size(640, 480, opt.shorter_sides[0], opt.max_size);
+  const int height = (size.height + 127) / 128 * 128, width = (size.width + 127) / 128 * 128;
+  std::vector<float> out(3 * static_cast<size_t>(height) * width);
   size_t i = 0;
-  std::vector<float> out(3 * 384 * 512);
   for (auto _ : state) {
     const auto& im = ds->images[i++ % ds->images.size()];
     cv::Mat bgr = cv::imread((kBccd / "JPEGImages" / im.file_name).string(), cv::IMREAD_COLOR);
     if (stage >= 1) {
       focaldet::data::TransformParams p;
-      p.shorter_side = 384;
+      p.shorter_side = opt.shorter_sides[0];
       p.flip = (i % 2) != 0;
       const auto t = focaldet::data::transform_image(bgr, p, opt, {}, {}, {});
-      if (stage >= 2) focaldet::data::write_normalized(t, opt, out.data(), 384, 512);
+      if (stage >= 2) focaldet::data::write_normalized(t, opt, out.data(), height, width);
     }
     benchmark::DoNotOptimize(bgr.data);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_LoaderStagesBccd)->ArgName("stage")->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LoaderStagesBccd)
+    ->ArgNames({"stage", "short"})
+    ->ArgsProduct({{0, 1, 2}, {384, 800}})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

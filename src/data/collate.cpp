@@ -43,12 +43,13 @@ std::array<int, 2> padded_size(const std::vector<TransformedSample>& samples, in
 }
 
 Batch collate(const std::vector<TransformedSample>& samples, const TransformOptions& options,
-              int pad_divisor) {
+              int pad_divisor, BufferPool* pool) {
   check(!samples.empty(), "collate: empty batch");
   const auto [height, width] = padded_size(samples, pad_divisor);
   const auto b = static_cast<int64_t>(samples.size());
   Batch batch;
-  batch.images = at::empty({b, 3, height, width}, at::kFloat);
+  batch.images = pool != nullptr ? pool->empty({b, 3, height, width})
+                                 : at::empty({b, 3, height, width}, at::kFloat);
   float* base = batch.images.data_ptr<float>();
   const size_t slot = static_cast<size_t>(3) * height * width;
   for (int64_t i = 0; i < b; ++i) {

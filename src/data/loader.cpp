@@ -93,6 +93,12 @@ Loader::Loader(std::shared_ptr<const CocoDataset> dataset, LoaderOptions options
     samples_.push_back(std::move(s));
   }
 
+  // Enough idle blocks for every batch that can be in flight at once: the window, one per worker
+  // and the one the consumer holds.
+  const auto window =
+      static_cast<size_t>(std::max(options_.prefetch_batches, options_.num_workers));
+  pool_ = std::make_shared<BufferPool>(window + options_.num_workers + 2);
+
   // OpenCV would otherwise run its own thread pool inside every worker's cv::resize, on top of
   // our workers: oversubscription on a small machine. The setting is process-wide.
   if (options_.num_workers > 0) cv::setNumThreads(1);
@@ -133,7 +139,7 @@ Batch Loader::build_batch(const std::vector<int64_t>& indices, int64_t epoch, in
     t.image_id = s.image_id;
     transformed.push_back(std::move(t));
   }
-  Batch batch = collate(transformed, options_.transform, options_.pad_divisor);
+  Batch batch = collate(transformed, options_.transform, options_.pad_divisor, pool_.get());
   batch.epoch = epoch;
   batch.index = index;
   return batch;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/batch.h"
+#include "data/buffer_pool.h"
 #include "data/coco_dataset.h"
 #include "data/sampler.h"
 #include "data/transforms.h"
@@ -64,7 +65,8 @@ class Loader {
   std::shared_ptr<const CocoDataset> dataset_;
   LoaderOptions options_;
   std::vector<Sample> samples_;
-  std::vector<int> groups_;  // aspect_group() per sample
+  std::vector<int> groups_;           // aspect_group() per sample
+  std::shared_ptr<BufferPool> pool_;  // memory of the batch image tensors
   std::unique_ptr<Pipeline> pipeline_;
 };
 

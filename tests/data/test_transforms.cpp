@@ -65,6 +65,10 @@ TEST(ResizedSize, RoundsToNearest) {
   EXPECT_EQ(resized_size(3, 5, 2, 0).height, 3);
   EXPECT_EQ(resized_size(5, 7, 3, 0).height, 4);
   EXPECT_EQ(resized_size(2, 3, 3, 0).height, 5);
+  // The same for the width of landscape images: 3.33 -> 3, 4.2 -> 4, 4.5 -> 5.
+  EXPECT_EQ(resized_size(5, 3, 2, 0).width, 3);
+  EXPECT_EQ(resized_size(7, 5, 3, 0).width, 4);
+  EXPECT_EQ(resized_size(3, 2, 3, 0).width, 5);
 }
 
 TEST(ResizedSize, RejectsEmptyImage) { EXPECT_THROW(resized_size(0, 10, 800, 1333), Error); }

@@ -23,11 +23,16 @@ ClsLossKind parse_cls_loss(const std::string& name) {
 
 const char* to_string(ClsLossKind kind) {
   switch (kind) {
-    case ClsLossKind::Focal: return "focal";
-    case ClsLossKind::CE: return "ce";
-    case ClsLossKind::AlphaCE: return "alpha_ce";
-    case ClsLossKind::OHEM: return "ohem";
-    case ClsLossKind::SoftmaxFocal: return "softmax_focal";
+    case ClsLossKind::Focal:
+      return "focal";
+    case ClsLossKind::CE:
+      return "ce";
+    case ClsLossKind::AlphaCE:
+      return "alpha_ce";
+    case ClsLossKind::OHEM:
+      return "ohem";
+    case ClsLossKind::SoftmaxFocal:
+      return "softmax_focal";
   }
   return "?";
 }

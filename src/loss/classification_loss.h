@@ -24,10 +24,10 @@ const char* to_string(ClsLossKind kind);
 
 struct ClsLossOptions {
   ClsLossKind kind = ClsLossKind::Focal;
-  double alpha = 0.25;           // focal, alpha_ce, softmax_focal
-  double gamma = 2.0;            // focal, softmax_focal
+  double alpha = 0.25;  // focal, alpha_ce, softmax_focal
+  double gamma = 2.0;   // focal, softmax_focal
   double ohem_neg_pos_ratio = 3.0;
-  double easy_prob = 0.1;        // breakdown threshold
+  double easy_prob = 0.1;  // breakdown threshold
 };
 
 // Number of classifier outputs per anchor the loss expects for C object classes (C, or C + 1

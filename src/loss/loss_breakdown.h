@@ -16,7 +16,7 @@ struct LossBreakdown {
   int64_t num_pos = 0;
   int64_t num_neg_hard = 0;
   int64_t num_neg_easy = 0;
-  int64_t num_ignored = 0;   // target -2 (and, for OHEM, negatives it did not keep)
+  int64_t num_ignored = 0;  // target -2 (and, for OHEM, negatives it did not keep)
 
   double total() const { return loss_pos + loss_neg_hard + loss_neg_easy; }
   // Share of the total classification loss carried by easy negatives, in [0, 1]; 0 if total is 0.

@@ -15,8 +15,8 @@ NormalizerKind parse_normalizer(const std::string& name);
 
 class LossNormalizer {
  public:
-  explicit LossNormalizer(NormalizerKind kind = NormalizerKind::NumPositives,
-                          double momentum = 0.9, double initial = 100.0);
+  explicit LossNormalizer(NormalizerKind kind = NormalizerKind::NumPositives, double momentum = 0.9,
+                          double initial = 100.0);
 
   // Takes this iteration's number of positive anchors (over the whole batch) and returns the
   // divisor for this iteration: max(1, num_pos), or the updated moving average.

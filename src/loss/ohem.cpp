@@ -11,9 +11,9 @@ namespace focaldet::loss {
 
 torch::Tensor ohem_select(const torch::Tensor& logits, const torch::Tensor& targets,
                           const OhemOptions& options) {
-  check(std::isfinite(options.neg_pos_ratio) && options.neg_pos_ratio >= 0,
-        "ohem: neg_pos_ratio must be finite and >= 0, got " +
-            std::to_string(options.neg_pos_ratio));
+  check(
+      std::isfinite(options.neg_pos_ratio) && options.neg_pos_ratio >= 0,
+      "ohem: neg_pos_ratio must be finite and >= 0, got " + std::to_string(options.neg_pos_ratio));
   check(options.images >= 1 && logits.dim() == 2 && logits.size(0) % options.images == 0,
         "ohem: the " + std::to_string(logits.dim() == 2 ? logits.size(0) : -1) +
             " rows of logits do not split into images = " + std::to_string(options.images));
@@ -32,7 +32,8 @@ torch::Tensor ohem_select(const torch::Tensor& logits, const torch::Tensor& targ
     const int64_t num_pos = t.ge(0).sum().item<int64_t>();
     const int64_t num_neg = negative.sum().item<int64_t>();
     const auto keep = std::min<int64_t>(
-        num_neg, static_cast<int64_t>(std::floor(options.neg_pos_ratio * static_cast<double>(num_pos))));
+        num_neg,
+        static_cast<int64_t>(std::floor(options.neg_pos_ratio * static_cast<double>(num_pos))));
     auto out = kept.narrow(0, b * per_image, per_image);
     out.masked_fill_(negative, -2);  // drop every negative, then restore the hardest
     if (keep == 0) continue;

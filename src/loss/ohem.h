@@ -13,7 +13,7 @@ struct OhemOptions {
   double neg_pos_ratio = 3.0;  // negatives kept per positive (SSD: 3:1)
   int64_t images = 1;          // the N rows are `images` equal blocks, one per image
   Reduction reduction = Reduction::Sum;
-  double easy_prob = 0.1;      // for the breakdown, as in FocalOptions
+  double easy_prob = 0.1;  // for the breakdown, as in FocalOptions
 };
 
 // Which anchors OHEM keeps: targets with the negatives it drops set to -2 (ignored). As in SSD,

@@ -13,9 +13,12 @@ Reduction parse_reduction(const std::string& name) {
 
 const char* to_string(Reduction r) {
   switch (r) {
-    case Reduction::None: return "none";
-    case Reduction::Sum: return "sum";
-    case Reduction::Mean: return "mean";
+    case Reduction::None:
+      return "none";
+    case Reduction::Sum:
+      return "sum";
+    case Reduction::Mean:
+      return "mean";
   }
   return "?";
 }

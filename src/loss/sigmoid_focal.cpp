@@ -126,8 +126,8 @@ void check_focal_options(double alpha, double gamma, double easy_prob) {
         "loss breakdown: easy_prob must be in (0, 1), got " + std::to_string(easy_prob));
 }
 
-void check_loss_inputs(const torch::Tensor& logits, const torch::Tensor& targets,
-                       int64_t classes, const char* loss_name) {
+void check_loss_inputs(const torch::Tensor& logits, const torch::Tensor& targets, int64_t classes,
+                       const char* loss_name) {
   const std::string name(loss_name);
   check(logits.defined() && targets.defined(), name + ": logits and targets must be defined");
   check(logits.dim() == 2, name + ": logits must be [N, C], got shape " + shape_of(logits));
@@ -156,8 +156,7 @@ torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tenso
                                  const FocalOptions& options, LossBreakdown* breakdown) {
   check_focal_options(options.alpha, options.gamma, options.easy_prob);
   check_loss_inputs(logits, targets, logits.dim() == 2 ? logits.size(1) : 0, "sigmoid_focal_loss");
-  return SigmoidFocalFunction::apply(logits.contiguous(), targets.contiguous(), options,
-                                     breakdown);
+  return SigmoidFocalFunction::apply(logits.contiguous(), targets.contiguous(), options, breakdown);
 }
 
 }  // namespace focaldet::loss

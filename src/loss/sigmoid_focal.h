@@ -26,8 +26,8 @@ torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tenso
 
 // Checks logits/targets as sigmoid_focal_loss does (also used by the other losses); `classes`
 // is the number of foreground classes a target may name.
-void check_loss_inputs(const torch::Tensor& logits, const torch::Tensor& targets,
-                       int64_t classes, const char* loss_name);
+void check_loss_inputs(const torch::Tensor& logits, const torch::Tensor& targets, int64_t classes,
+                       const char* loss_name);
 void check_focal_options(double alpha, double gamma, double easy_prob);
 
 }  // namespace focaldet::loss

@@ -7,12 +7,12 @@
 namespace focaldet::loss::detail {
 
 struct FocalKernelArgs {
-  int64_t rows = 0;        // N anchors
-  int64_t classes = 0;     // C
-  double alpha_pos = 1;    // alpha_t for a positive term (alpha, or 1 when alpha-balancing is off)
-  double alpha_neg = 1;    // alpha_t for a negative term (1 - alpha, or 1)
+  int64_t rows = 0;      // N anchors
+  int64_t classes = 0;   // C
+  double alpha_pos = 1;  // alpha_t for a positive term (alpha, or 1 when alpha-balancing is off)
+  double alpha_neg = 1;  // alpha_t for a negative term (1 - alpha, or 1)
   double gamma = 0;
-  double easy_logit = 0;   // logit(easy_prob): a background row is easy if every logit is below
+  double easy_logit = 0;     // logit(easy_prob): a background row is easy if every logit is below
   float exp_floor = -88.0f;  // kExpFloor (fast_math.h), passed as data so loops vectorise
 };
 

@@ -20,8 +20,8 @@ torch::Tensor softmax_focal_loss(const torch::Tensor& logits, const torch::Tenso
   const auto valid = targets.ne(-2);
   const auto positive = targets.ge(0);
   // Background is column C; ignored rows point at column 0 and are masked out below.
-  const auto column = torch::where(targets.eq(-1), torch::full_like(targets, classes),
-                                   targets.clamp_min(0));
+  const auto column =
+      torch::where(targets.eq(-1), torch::full_like(targets, classes), targets.clamp_min(0));
   const auto log_p = at::log_softmax(logits, 1);
   const auto log_pt = log_p.gather(1, column.unsqueeze(1)).squeeze(1);
   auto loss = -log_pt;
@@ -53,9 +53,12 @@ torch::Tensor softmax_focal_loss(const torch::Tensor& logits, const torch::Tenso
     breakdown->num_ignored = targets.size(0) - valid.sum().item<int64_t>();
   }
   switch (options.reduction) {
-    case Reduction::None: return loss;
-    case Reduction::Sum: return loss.sum();
-    case Reduction::Mean: return loss.sum() / divisor;
+    case Reduction::None:
+      return loss;
+    case Reduction::Sum:
+      return loss.sum();
+    case Reduction::Mean:
+      return loss.sum() / divisor;
   }
   return loss.sum();
 }

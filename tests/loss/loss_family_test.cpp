@@ -54,27 +54,40 @@ TEST(SoftmaxFocal, HandComputedCase) {
 TEST(Ohem, KeepsExactlyTheHardestNegativesPerImage) {
   // 2 images x 8 anchors, 1 class. Image 0 has 1 positive (keeps 3 negatives), image 1 has 2
   // (keeps 6 of its 5 negatives = all). Negative hardness = logit, all distinct.
-  const auto x = torch::tensor({{0.0}, {0.5}, {-1.0}, {2.0}, {1.5}, {-3.0}, {0.7}, {-0.2},
-                                {1.0}, {1.0}, {0.1}, {0.2}, {-0.3}, {0.4}, {0.9}, {0.0}},
+  const auto x = torch::tensor({{0.0},
+                                {0.5},
+                                {-1.0},
+                                {2.0},
+                                {1.5},
+                                {-3.0},
+                                {0.7},
+                                {-0.2},
+                                {1.0},
+                                {1.0},
+                                {0.1},
+                                {0.2},
+                                {-0.3},
+                                {0.4},
+                                {0.9},
+                                {0.0}},
                                torch::kDouble);
-  const auto t = torch::tensor({0, -1, -1, -1, -1, -1, -1, -2, 0, 0, -1, -1, -1, -1, -1, -2},
-                               torch::kLong);
+  const auto t =
+      torch::tensor({0, -1, -1, -1, -1, -1, -1, -2, 0, 0, -1, -1, -1, -1, -1, -2}, torch::kLong);
   OhemOptions o;
   o.images = 2;
   const auto kept = ohem_select(x, t, o);
   // Image 0's negatives by logit: 2.0 (3), 1.5 (4), 0.7 (6), 0.5 (1), ... -> keep 3, 4, 6.
-  const auto want = torch::tensor({0, -2, -2, -1, -1, -2, -1, -2, 0, 0, -1, -1, -1, -1, -1, -2},
-                                  torch::kLong);
+  const auto want =
+      torch::tensor({0, -2, -2, -1, -1, -2, -1, -2, 0, 0, -1, -1, -1, -1, -1, -2}, torch::kLong);
   EXPECT_TRUE(torch::equal(kept, want)) << kept;
 
   // The loss is the plain BCE over what was kept.
   const auto keep_mask = want.ne(-2).to(torch::kDouble).unsqueeze(1);
   const auto target = want.eq(0).to(torch::kDouble).unsqueeze(1);
-  const double bce = (torch::binary_cross_entropy_with_logits(x, target, {}, {},
-                                                              at::Reduction::None) *
-                      keep_mask)
-                         .sum()
-                         .item<double>();
+  const double bce =
+      (torch::binary_cross_entropy_with_logits(x, target, {}, {}, at::Reduction::None) * keep_mask)
+          .sum()
+          .item<double>();
   EXPECT_NEAR(ohem_loss(x, t, o).item<double>(), bce, 1e-12);
 }
 
@@ -152,7 +165,7 @@ TEST(ClassificationLoss, KindsMapToTheirDefinitions) {
     return test::focal_reference(x[0], t[0], alpha, gamma).sum().item<double>() / 4.0;
   };
   EXPECT_NEAR(run(ClsLossKind::Focal, 0.25, 2), ref(0.25, 2), 1e-12);
-  EXPECT_NEAR(run(ClsLossKind::CE, 0.25, 2), ref(-1, 0), 1e-12);       // alpha, gamma unused
+  EXPECT_NEAR(run(ClsLossKind::CE, 0.25, 2), ref(-1, 0), 1e-12);         // alpha, gamma unused
   EXPECT_NEAR(run(ClsLossKind::AlphaCE, 0.25, 2), ref(0.25, 0), 1e-12);  // gamma unused
 }
 

@@ -1,12 +1,13 @@
 // The fused sigmoid focal loss against independent references: binary cross-entropy, a long
 // double evaluation of the definition, hand-computed values, and finite differences.
+#include "loss/sigmoid_focal.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
 #include "common/error.h"
-#include "loss/sigmoid_focal.h"
 #include "loss_test_util.h"
 
 namespace focaldet::loss {
@@ -41,7 +42,8 @@ TEST(SigmoidFocal, GammaZeroAlphaOffEqualsBceValueAndGradient) {
   const auto got = sigmoid_focal_loss(x, t, options(-1, 0, Reduction::None));
   const auto x_ref = x.detach().clone().requires_grad_(true);
   const auto want = torch::binary_cross_entropy_with_logits(x_ref, one_hot_double(t, 7), {}, {},
-                                                            at::Reduction::None) * valid;
+                                                            at::Reduction::None) *
+                    valid;
   // 1e-6 relative is the bar; both are float64.
   EXPECT_TRUE(torch::allclose(got, want, /*rtol=*/1e-6, /*atol=*/1e-12));
 
@@ -66,21 +68,25 @@ TEST(SigmoidFocal, HandComputedCases) {
               1e-14);
 }
 
+// The kernel has two loops: one vectorised along a row (16 classes or more) and one over a
+// block of short rows seen as a flat array. Every numerical test runs both.
 TEST(SigmoidFocal, MatchesLongDoubleReferenceInFloat64AndFloat32) {
-  torch::manual_seed(3);
-  const auto x = torch::randn({200, 5}, torch::kDouble) * 6;
-  const auto t = random_targets(200, 5, 4);
-  for (double gamma : {0.0, 0.5, 1.0, 2.0, 3.7}) {
-    for (double alpha : {-1.0, 0.25, 0.9}) {
-      const auto want = focal_reference(x, t, alpha, gamma);
-      const auto got64 = sigmoid_focal_loss(x, t, options(alpha, gamma, Reduction::None));
-      EXPECT_TRUE(torch::allclose(got64, want, 1e-12, 1e-15)) << "gamma " << gamma;
-      // float32 kernel: polynomial exp/log1p, about 1 ulp each; 1e-5 relative leaves room.
-      const auto got32 =
-          sigmoid_focal_loss(x.to(torch::kFloat), t, options(alpha, gamma, Reduction::None));
-      EXPECT_TRUE(torch::allclose(got32.to(torch::kDouble), want, 1e-5, 1e-7))
-          << "gamma " << gamma << " alpha " << alpha << " max err "
-          << (got32.to(torch::kDouble) - want).abs().max().item<double>();
+  for (int64_t classes : {5, 20, 80}) {
+    torch::manual_seed(3);
+    const auto x = torch::randn({700, classes}, torch::kDouble) * 6;
+    const auto t = random_targets(700, classes, 4);
+    for (double gamma : {0.0, 0.5, 1.0, 2.0, 3.7}) {
+      for (double alpha : {-1.0, 0.25, 0.9}) {
+        const auto want = focal_reference(x, t, alpha, gamma);
+        const auto got64 = sigmoid_focal_loss(x, t, options(alpha, gamma, Reduction::None));
+        EXPECT_TRUE(torch::allclose(got64, want, 1e-12, 1e-15)) << "gamma " << gamma;
+        // float32 kernel: polynomial exp/log1p, about 1 ulp each; 1e-5 relative leaves room.
+        const auto got32 =
+            sigmoid_focal_loss(x.to(torch::kFloat), t, options(alpha, gamma, Reduction::None));
+        EXPECT_TRUE(torch::allclose(got32.to(torch::kDouble), want, 1e-5, 1e-7))
+            << "classes " << classes << " gamma " << gamma << " alpha " << alpha << " max err "
+            << (got32.to(torch::kDouble) - want).abs().max().item<double>();
+      }
     }
   }
 }
@@ -110,26 +116,45 @@ TEST(SigmoidFocal, ExtremeLogitsStayFiniteAndExact) {
 }
 
 TEST(SigmoidFocal, GradientMatchesFiniteDifferences) {
-  torch::manual_seed(5);
-  const auto x0 = torch::randn({12, 4}, torch::kDouble) * 3;
-  const auto t = random_targets(12, 4, 6);
-  const auto w = torch::rand({12, 4}, torch::kDouble);  // upstream gradient for reduction none
-  for (double gamma : {0.0, 0.5, 2.0, 3.3}) {
-    for (double alpha : {-1.0, 0.25}) {
-      for (auto r : {Reduction::Sum, Reduction::Mean, Reduction::None}) {
-        const auto opt = options(alpha, gamma, r);
-        auto f = [&](const torch::Tensor& x) {
+  for (int64_t classes : {4, 17}) {
+    torch::manual_seed(5);
+    const auto x0 = torch::randn({12, classes}, torch::kDouble) * 3;
+    const auto t = random_targets(12, classes, 6);
+    const auto w = torch::rand({12, classes}, torch::kDouble);  // upstream for reduction none
+    for (double gamma : {0.0, 0.5, 2.0, 3.3}) {
+      for (double alpha : {-1.0, 0.25}) {
+        for (auto r : {Reduction::Sum, Reduction::Mean, Reduction::None}) {
+          const auto opt = options(alpha, gamma, r);
+          auto f = [&](const torch::Tensor& x) {
+            auto l = sigmoid_focal_loss(x, t, opt);
+            return (r == Reduction::None ? (l * w).sum() : l).item<double>();
+          };
+          const auto x = x0.clone().requires_grad_(true);
           auto l = sigmoid_focal_loss(x, t, opt);
-          return (r == Reduction::None ? (l * w).sum() : l).item<double>();
-        };
-        const auto x = x0.clone().requires_grad_(true);
-        auto l = sigmoid_focal_loss(x, t, opt);
-        (r == Reduction::None ? (l * w).sum() : l).backward();
-        const auto numeric = test::finite_difference_grad(f, x0);
-        EXPECT_TRUE(torch::allclose(x.grad(), numeric, 1e-6, 1e-8))
-            << "gamma " << gamma << " alpha " << alpha << " reduction " << to_string(r);
+          (r == Reduction::None ? (l * w).sum() : l).backward();
+          const auto numeric = test::finite_difference_grad(f, x0);
+          // atol: central differences (h = 1e-6) of a sum of ~200 terms of size ~1 carry about
+          // 1e-16 * 200 / 1e-6 = 2e-8 of rounding error.
+          EXPECT_TRUE(torch::allclose(x.grad(), numeric, 1e-6, 1e-7))
+              << "classes " << classes << " gamma " << gamma << " alpha " << alpha << " reduction "
+              << to_string(r) << " max err " << (x.grad() - numeric).abs().max().item<double>()
+              << " max grad " << numeric.abs().max().item<double>();
+        }
       }
     }
+  }
+}
+
+TEST(SigmoidFocal, Float32GradientMatchesFloat64) {
+  for (int64_t classes : {3, 80}) {
+    torch::manual_seed(10);
+    const auto x64 = (torch::randn({300, classes}, torch::kDouble) * 5).requires_grad_(true);
+    const auto x32 = x64.detach().to(torch::kFloat).requires_grad_(true);
+    const auto t = random_targets(300, classes, 11);
+    sigmoid_focal_loss(x64, t, options(0.25, 2)).backward();
+    sigmoid_focal_loss(x32, t, options(0.25, 2)).backward();
+    EXPECT_TRUE(torch::allclose(x32.grad().to(torch::kDouble), x64.grad(), 1e-5, 1e-7))
+        << "classes " << classes;
   }
 }
 
@@ -210,12 +235,22 @@ TEST(SigmoidFocal, RejectsBadInputNamingTheValue) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_error([&] { sigmoid_focal_loss(x, torch::tensor({0, 1}, torch::kLong)); }, "[N] with N = 3");
+  expect_error(
+      [&] {
+        sigmoid_focal_loss(x, torch::tensor({0, 1}, torch::kLong));
+      },
+      "[N] with N = 3");
   expect_error([&] { sigmoid_focal_loss(x.view({12}), t); }, "logits must be [N, C]");
-  expect_error([&] { sigmoid_focal_loss(x, torch::tensor({0, 4, 1}, torch::kLong)); },
-               "targets[1] = 4");
-  expect_error([&] { sigmoid_focal_loss(x, torch::tensor({0, -3, 1}, torch::kLong)); },
-               "targets[1] = -3");
+  expect_error(
+      [&] {
+        sigmoid_focal_loss(x, torch::tensor({0, 4, 1}, torch::kLong));
+      },
+      "targets[1] = 4");
+  expect_error(
+      [&] {
+        sigmoid_focal_loss(x, torch::tensor({0, -3, 1}, torch::kLong));
+      },
+      "targets[1] = -3");
   expect_error([&] { sigmoid_focal_loss(x.to(torch::kInt), t); }, "float32 or float64, got Int");
   expect_error([&] { sigmoid_focal_loss(x, t.to(torch::kInt)); }, "targets must be int64, got Int");
   expect_error([&] { sigmoid_focal_loss(x, t, options(std::nan(""), 2)); }, "alpha must be finite");

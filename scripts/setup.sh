@@ -31,6 +31,9 @@ else
   echo "setup: all Debian packages present"
 fi
 
+# ccache keyed on paths relative to the checkout, so a fresh clone reuses earlier compilations.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+
 build=1
 if [ "${1:-}" = "--no-build" ]; then build=0; shift; fi
 if [ $build -eq 1 ]; then

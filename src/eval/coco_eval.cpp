@@ -367,62 +367,12 @@ void accumulate_category(int k, int K, const int64_t npig[A], Scratch& s, CocoEv
   }
 }
 
-}  // namespace
-
-const std::array<double, kNumIouThresholds>& iou_thresholds() {
-  static const auto thresholds = linspace<kNumIouThresholds>(0.5, 0.95);
-  return thresholds;
-}
-
-const std::array<double, kNumRecallPoints>& recall_thresholds() {
-  static const auto thresholds = linspace<kNumRecallPoints>(0.0, 1.0);
-  return thresholds;
-}
-
-const std::array<std::array<double, 2>, kNumAreaRanges>& area_ranges() {
-  static const std::array<std::array<double, 2>, kNumAreaRanges> ranges = {{
-      {0.0, 1e5 * 1e5},
-      {0.0, 32.0 * 32.0},
-      {32.0 * 32.0, 96.0 * 96.0},
-      {96.0 * 96.0, 1e5 * 1e5},
-  }};
-  return ranges;
-}
-
-double CocoEvalResult::precision_at(int t, int r, int k, int a, int m) const {
-  const std::size_t K = category_ids.size();
-  return precision.at((((std::size_t(t) * R + r) * K + k) * A + a) * M + m);
-}
-
-double CocoEvalResult::recall_at(int t, int k, int a, int m) const {
-  const std::size_t K = category_ids.size();
-  return recall.at(((std::size_t(t) * K + k) * A + a) * M + m);
-}
-
-CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection>& detections,
-                        const EvalOptions& options) {
-  std::vector<int64_t> image_ids;
-  image_ids.reserve(gt.images.size());
-  for (const auto& image : gt.images) image_ids.push_back(image.id);
-  std::vector<int64_t> category_ids;
-  for (const auto& category : gt.categories) category_ids.push_back(category.id);
-  const IdIndex images(std::move(image_ids));
-  const IdIndex categories(std::move(category_ids));
+// Counting-sorts gt and detections by (category, image); throws for a detection whose image
+// or category is not in the ground truth, or that holds a non-finite number.
+Inputs group_inputs(const data::CocoDataset& gt, const std::vector<Detection>& detections,
+                    const IdIndex& images, const IdIndex& categories) {
   const int32_t I = images.size();
-  const int32_t K = categories.size();
-  const std::size_t num_keys = std::size_t(I) * std::size_t(K);
-  check(detections.size() < std::numeric_limits<uint32_t>::max() &&
-            gt.annotations.size() < std::numeric_limits<uint32_t>::max(),
-        "evaluate: more than 2^32 detections or annotations");
-
-  CocoEvalResult out;
-  out.category_ids = categories.ids();
-  out.category_names.resize(K);
-  for (const auto& category : gt.categories) {
-    auto& name = out.category_names[categories.find(category.id)];
-    if (name.empty()) name = category.name;
-  }
-
+  const std::size_t num_keys = std::size_t(I) * std::size_t(categories.size());
   // Ground truth outside the listed images and categories is not evaluated (getAnnIds filters
   // by imgIds and catIds).
   std::vector<int64_t> keys(gt.annotations.size());
@@ -467,10 +417,13 @@ CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection
   });
   keys = {};
 
-  out.precision.assign(std::size_t(T) * R * K * A * M, -1.0);
-  out.recall.assign(std::size_t(T) * K * A * M, -1.0);
+  return in;
+}
 
-  // Categories are independent from evaluateImg through accumulate: threads take them in turn.
+// COCOeval.evaluate + accumulate, one category at a time per worker thread: categories are
+// independent from evaluateImg through accumulate, so threads take them in turn.
+void evaluate_categories(Inputs& in, int K, int num_threads, CocoEvalResult& out) {
+  const int32_t I = in.num_images;
   std::atomic<int> next{0};
   std::exception_ptr failure;
   std::mutex failure_mutex;
@@ -496,16 +449,20 @@ CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection
       if (!failure) failure = std::current_exception();
     }
   };
-  int threads = options.num_threads > 0 ? options.num_threads
-                                        : int(std::max(1u, std::thread::hardware_concurrency()));
+  int threads =
+      num_threads > 0 ? num_threads : int(std::max(1u, std::thread::hardware_concurrency()));
   threads = std::max(1, std::min(threads, K));
   std::vector<std::thread> pool;
   for (int n = 1; n < threads; ++n) pool.emplace_back(worker);
   worker();
   for (auto& thread : pool) thread.join();
   if (failure) std::rethrow_exception(failure);
+}
 
-  // summarize(): means over the entries > -1 of the selected slice, in numpy's C order.
+// COCOeval.summarize() and the per-category AP: means over the entries > -1 of the selected
+// slice, in numpy's C order.
+void summarize(CocoEvalResult& out) {
+  const int K = static_cast<int>(out.category_ids.size());
   std::vector<double> values;
   auto ap = [&](int t_only, int a, int m) {
     values.clear();
@@ -549,6 +506,68 @@ CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection
       (t_only < 0 ? out.ap : out.ap50)[k] = mean_of_measured(values);
     }
   }
+}
+
+}  // namespace
+
+const std::array<double, kNumIouThresholds>& iou_thresholds() {
+  static const auto thresholds = linspace<kNumIouThresholds>(0.5, 0.95);
+  return thresholds;
+}
+
+const std::array<double, kNumRecallPoints>& recall_thresholds() {
+  static const auto thresholds = linspace<kNumRecallPoints>(0.0, 1.0);
+  return thresholds;
+}
+
+const std::array<std::array<double, 2>, kNumAreaRanges>& area_ranges() {
+  static const std::array<std::array<double, 2>, kNumAreaRanges> ranges = {{
+      {0.0, 1e5 * 1e5},
+      {0.0, 32.0 * 32.0},
+      {32.0 * 32.0, 96.0 * 96.0},
+      {96.0 * 96.0, 1e5 * 1e5},
+  }};
+  return ranges;
+}
+
+double CocoEvalResult::precision_at(int t, int r, int k, int a, int m) const {
+  const std::size_t K = category_ids.size();
+  return precision.at((((std::size_t(t) * R + r) * K + k) * A + a) * M + m);
+}
+
+double CocoEvalResult::recall_at(int t, int k, int a, int m) const {
+  const std::size_t K = category_ids.size();
+  return recall.at(((std::size_t(t) * K + k) * A + a) * M + m);
+}
+
+CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection>& detections,
+                        const EvalOptions& options) {
+  std::vector<int64_t> image_ids;
+  image_ids.reserve(gt.images.size());
+  for (const auto& image : gt.images) image_ids.push_back(image.id);
+  std::vector<int64_t> category_ids;
+  for (const auto& category : gt.categories) category_ids.push_back(category.id);
+  const IdIndex images(std::move(image_ids));
+  const IdIndex categories(std::move(category_ids));
+  const int32_t K = categories.size();
+  check(detections.size() < std::numeric_limits<uint32_t>::max() &&
+            gt.annotations.size() < std::numeric_limits<uint32_t>::max(),
+        "evaluate: more than 2^32 detections or annotations");
+
+  CocoEvalResult out;
+  out.category_ids = categories.ids();
+  out.category_names.resize(K);
+  for (const auto& category : gt.categories) {
+    auto& name = out.category_names[categories.find(category.id)];
+    if (name.empty()) name = category.name;
+  }
+
+  Inputs in = group_inputs(gt, detections, images, categories);
+  out.precision.assign(std::size_t(T) * R * K * A * M, -1.0);
+  out.recall.assign(std::size_t(T) * K * A * M, -1.0);
+
+  evaluate_categories(in, K, options.num_threads, out);
+  summarize(out);
   return out;
 }
 

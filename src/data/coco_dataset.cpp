@@ -243,19 +243,20 @@ bool sanitize_box(CocoAnnotation& a, const CocoImage& image, SanitizeCounts& cou
     ++counts.degenerate;
     return false;
   }
+  const double width = image.width, height = image.height;
+  // Compare the corners, not x2 - x1 with w: (x + w) - x is not always w in floating point,
+  // and a box inside its image must stay bit-identical.
+  if (a.x >= 0 && a.y >= 0 && a.x + a.w <= width && a.y + a.h <= height) return true;
   const double x1 = std::max(a.x, 0.0), y1 = std::max(a.y, 0.0);
-  const double x2 = std::min(a.x + a.w, double(image.width));
-  const double y2 = std::min(a.y + a.h, double(image.height));
+  const double x2 = std::min(a.x + a.w, width), y2 = std::min(a.y + a.h, height);
   if (x2 <= x1 || y2 <= y1) {
     if (counts.degenerate + counts.outside == 0) counts.first_dropped_id = a.id;
     ++counts.outside;
     return false;
   }
-  if (x1 != a.x || y1 != a.y || x2 - x1 != a.w || y2 - y1 != a.h) {
-    a.x = x1, a.y = y1, a.w = x2 - x1, a.h = y2 - y1;
-    a.area = a.w * a.h;  // the area as written described the unclipped box
-    ++num_clipped;
-  }
+  a.x = x1, a.y = y1, a.w = x2 - x1, a.h = y2 - y1;
+  a.area = a.w * a.h;  // the area as written described the unclipped box
+  ++num_clipped;
   return true;
 }
 
@@ -342,7 +343,7 @@ void read_annotations(const std::string& file, dom::array section, const CocoRea
         counts.first_dropped_id);
   }
   if (ds.num_clipped > 0) {
-    spdlog::info("{}: clipped {} boxes to their image", file, ds.num_clipped);
+    spdlog::debug("{}: clipped {} boxes to their image", file, ds.num_clipped);
   }
 }
 

@@ -148,6 +148,19 @@ TEST(CocoRead, TrainingModeClipsBoxesToTheImage) {
   EXPECT_EQ(ds.num_clipped, 1);
 }
 
+TEST(CocoRead, TrainingModeLeavesBoxesInsideTheImageBitIdentical) {
+  json j = small_coco();
+  // (0.1 + 0.2) - 0.1 != 0.2 in double: a clip that recomputed w from corners would change it.
+  j["annotations"].push_back(annotation(1, 7, 5, {0.1, 0.7, 0.2, 0.1}));
+  const CocoDataset ds = parse(j);
+  ASSERT_EQ(ds.annotations.size(), 1u);
+  // Exact on purpose: an unclipped box must be the very double that was written.
+  EXPECT_EQ(ds.annotations[0].x, 0.1);
+  EXPECT_EQ(ds.annotations[0].w, 0.2);
+  EXPECT_EQ(ds.annotations[0].h, 0.1);
+  EXPECT_EQ(ds.num_clipped, 0);
+}
+
 TEST(CocoRead, TrainingModeDropsEmptyBoxesAndCountsThem) {
   json j = small_coco();
   j["annotations"].push_back(annotation(1, 7, 5, {1, 2, 0, 4}));      // zero width

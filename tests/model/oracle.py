@@ -1,6 +1,7 @@
 """Reference values for tests/model from torchvision 0.14 (run by test_model).
 
 usage: oracle.py retinanet OUT_DIR SEED NUM_CLASSES H W
+       oracle.py resnet OUT_DIR SEED DEPTH H W
   Builds retinanet_resnet50_fpn with seeded random weights (random BN statistics and a head
   whose scores spread over (0, 1), so post-processing has real work), exports its weights with
   scripts/export_torchvision_weights.py, and writes OUT_DIR/ref.pt: the input, P3..P7, head
@@ -24,13 +25,17 @@ def save(tensors, path):
     torch.save(dict(tensors, _count=torch.tensor(len(tensors))), path)
 
 
-def randomize(model):
+def randomize_bn(model):
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.normal_(0, 0.1)
             m.running_mean.normal_(0, 0.1)
             m.running_var.uniform_(0.5, 1.5)
+
+
+def randomize(model):
+    randomize_bn(model)
     cls = model.head.classification_head
     # The default N(0, 0.01) head gives every anchor ~pi = 0.01, below the 0.05 threshold.
     for m in cls.modules():
@@ -77,11 +82,31 @@ def retinanet(out_dir, seed, num_classes, h, w):
     save(ref, os.path.join(out_dir, "ref.pt"))
 
 
+def resnet(out_dir, seed, depth, h, w):
+    """C3..C5 of torchvision's resnet{depth} (BN in eval mode, random statistics), its weights
+    exported as an ImageNet backbone would be (backbone.body.*, no fc)."""
+    from torchvision import models
+    from torchvision.models._utils import IntermediateLayerGetter
+    torch.manual_seed(seed)
+    model = getattr(models, "resnet%d" % depth)(weights=None)
+    randomize_bn(model)
+    model.eval()
+    export_state_dict(model.state_dict(), os.path.join(out_dir, "weights.pt"),
+                      prefix="backbone.body.")
+    body = IntermediateLayerGetter(model, {"layer2": "c3", "layer3": "c4", "layer4": "c5"})
+    x = torch.randn(2, 3, h, w)
+    with torch.no_grad():
+        c = body(x)
+    save({"input": x, "c3": c["c3"], "c4": c["c4"], "c5": c["c5"]}, os.path.join(out_dir, "ref.pt"))
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "retinanet":
         retinanet(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
                   int(sys.argv[6]))
+    elif cmd == "resnet":
+        resnet(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
     else:
         raise SystemExit("unknown command " + cmd)
 

@@ -114,3 +114,44 @@ TEST(WeightImport, PartialFileLoadsWithAllowMissing) {
 
 }  // namespace
 }  // namespace focaldet::model
+
+namespace focaldet::model {
+namespace {
+
+namespace t = focaldet::test;
+
+// ResNet-18 (BasicBlock) C3..C5 against torchvision's resnet18, loaded from an export made as
+// for an ImageNet backbone (backbone.body.*, no classifier; FPN and head missing).
+TEST(ResNet, Resnet18MatchesTorchvisionThroughTheBackboneExport) {
+  FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
+  const std::string dir = t::make_temp_dir("resnet18");
+  std::string log;
+  ASSERT_EQ(t::run_python(t::source_path("tests/model/oracle.py"),
+                          {"resnet", dir, "1", "18", "64", "96"}, &log),
+            0)
+      << log;
+  const auto ref = t::load_tensors(dir + "/ref.pt");
+  RetinaNetOptions o = small_options();
+  RetinaNet net(o);
+  WeightImportOptions w;
+  w.allow_missing = true;
+  const WeightImportReport r = load_weights(*net, dir + "/weights.pt", w);
+  // 20 convs (1 stem + 16 in blocks + 3 shortcuts) + 20 norms x 4 tensors (num_batches_tracked
+  // skipped).
+  EXPECT_EQ(r.loaded, 20 + 20 * 4);
+  EXPECT_GT(r.missing, 0);  // FPN and head
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto c = net->body()->forward(ref.at("input"));
+  const char* names[] = {"c3", "c4", "c5"};
+  for (int i = 0; i < 3; ++i) {
+    const at::Tensor want = ref.at(names[i]);
+    ASSERT_EQ(c[i].sizes(), want.sizes()) << names[i];
+    // 1e-4 relative to the largest activation, as the R50 parity test.
+    const double rel = ((c[i] - want).abs().max() / want.abs().max()).item<double>();
+    EXPECT_LT(rel, 1e-4) << names[i];
+  }
+}
+
+}  // namespace
+}  // namespace focaldet::model

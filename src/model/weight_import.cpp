@@ -13,7 +13,10 @@
 namespace focaldet::model {
 namespace {
 
-bool skipped(const std::string& name) {
+bool skipped(const std::string& name, const WeightImportOptions& o) {
+  for (const auto& prefix : o.skip_prefixes) {
+    if (name.rfind(prefix, 0) == 0) return true;
+  }
   const std::string tail = "num_batches_tracked";
   return name.size() >= tail.size() &&
          name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
@@ -52,7 +55,7 @@ WeightImportReport load_weights(torch::nn::Module& module, const std::string& pa
 
   std::vector<std::string> unexpected, mismatched, missing;
   for (const auto& [name, t] : file) {
-    if (skipped(name)) continue;
+    if (skipped(name, options)) continue;
     auto it = model.find(name);
     if (it == model.end())
       unexpected.push_back(name + " " + shape(t));
@@ -60,7 +63,7 @@ WeightImportReport load_weights(torch::nn::Module& module, const std::string& pa
       mismatched.push_back(name + ": file " + shape(t) + ", model " + shape(it->second));
   }
   for (const auto& [name, t] : model) {
-    if (!skipped(name) && file.count(name) == 0) missing.push_back(name + " " + shape(t));
+    if (!skipped(name, options) && file.count(name) == 0) missing.push_back(name + " " + shape(t));
   }
   if (!unexpected.empty() || !mismatched.empty() || (!missing.empty() && !options.allow_missing)) {
     std::ostringstream msg;
@@ -80,7 +83,7 @@ WeightImportReport load_weights(torch::nn::Module& module, const std::string& pa
   WeightImportReport report;
   torch::NoGradGuard no_grad;
   for (const auto& [name, t] : file) {
-    if (skipped(name)) continue;
+    if (skipped(name, options)) continue;
     torch::Tensor dst = model.at(name);
     dst.copy_(t.to(dst.device(), dst.scalar_type()));
     ++report.loaded;

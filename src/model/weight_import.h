@@ -4,6 +4,7 @@
 #include <torch/nn/module.h>
 
 #include <string>
+#include <vector>
 
 namespace focaldet::model {
 
@@ -11,6 +12,10 @@ struct WeightImportOptions {
   // Model entries absent from the file are an error unless this is set (an ImageNet ResNet
   // file has no FPN or head: load it with allow_missing = true).
   bool allow_missing = false;
+  // Names starting with one of these are neither loaded nor required: e.g.
+  // "head.classification_head.cls_logits." to start from COCO weights with other classes (the
+  // class layer keeps its prior-probability init).
+  std::vector<std::string> skip_prefixes;
 };
 
 struct WeightImportReport {

@@ -155,3 +155,30 @@ TEST(ResNet, Resnet18MatchesTorchvisionThroughTheBackboneExport) {
 
 }  // namespace
 }  // namespace focaldet::model
+
+namespace focaldet::model {
+namespace {
+
+TEST(WeightImport, SkipPrefixesLeavesTheClassLayerAtItsInit) {
+  // A file for 3 classes loaded into a 5-class model: the class layer's shapes differ.
+  RetinaNet source(small_options());
+  RetinaNetOptions five = small_options();
+  five.head.num_classes = 5;
+  RetinaNet target(five);
+  const std::string dir = t::make_temp_dir("weights");
+  std::map<std::string, at::Tensor> all;
+  for (const auto& p : source->named_parameters()) all.emplace(p.key(), p.value());
+  for (const auto& b : source->named_buffers()) all.emplace(b.key(), b.value());
+  t::save_tensors(dir + "/w.pt", all);
+  EXPECT_THROW(load_weights(*target, dir + "/w.pt"), Error);
+  WeightImportOptions o;
+  o.skip_prefixes = {"head.classification_head.cls_logits."};
+  load_weights(*target, dir + "/w.pt", o);
+  auto got = target->named_parameters();
+  EXPECT_TRUE(at::equal(got["head.classification_head.conv.0.0.weight"],
+                        source->named_parameters()["head.classification_head.conv.0.0.weight"]));
+  EXPECT_EQ(got["head.classification_head.cls_logits.weight"].size(0), 9 * 5);
+}
+
+}  // namespace
+}  // namespace focaldet::model

@@ -46,7 +46,8 @@ class AnchorGenerator {
   // map is feature_sizes[l]: [sum_l H_l * W_l * A, 4] float (x1, y1, x2, y2), input pixels;
   // within a level ordered by (y, x, anchor). Stride of a level = image_size / feature size
   // (integer division per axis); anchor centres sit at (x * stride, y * stride). Cached per
-  // (image size, feature sizes, device); thread-safe.
+  // (image size, feature sizes, device); thread-safe. The returned tensor is
+  // the cached one: do not modify it in place.
   at::Tensor anchors(Size2 image_size, const std::vector<Size2>& feature_sizes,
                      const at::Device& device) const;
 

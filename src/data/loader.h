@@ -41,7 +41,8 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  // Starts producing `epoch`'s batches (abandoning what is left of the previous epoch).
+  // start_epoch() and next() are for one consumer thread (the trainer's); the workers are
+  // internal. Starts producing `epoch`'s batches (abandoning what is left of the previous one).
   void start_epoch(int64_t epoch);
 
   // The next batch of the current epoch, or std::nullopt when the epoch is done. Rethrows, in

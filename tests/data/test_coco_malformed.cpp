@@ -166,6 +166,34 @@ INSTANTIATE_TEST_SUITE_P(Table, CocoMalformed, ::testing::ValuesIn(cases()),
                            return info.param.name;
                          });
 
+// Every prefix of a valid file, and the file with each byte replaced by a few troublesome
+// ones: the reader must load it or throw Error, never crash (the sanitizer build runs this).
+TEST(CocoMalformed, TruncatedAndCorruptedFilesNeverCrash) {
+  const std::string valid = doc(
+      std::string(kImage) + ", " + R"({"id": 2, "file_name": "b.jpg", "width": 9, "height": 9})",
+      kCategory,
+      std::string(kAnnotation) + R"(, {"id": 2, "image_id": 2, )"
+                                 R"("category_id": 1, "bbox": [0.5, 1e3, -2, 4], "iscrowd": 1})");
+  std::size_t errors = 0;
+  auto attempt = [&](const std::string& text) {
+    try {
+      parse_coco(text, "crafted.json");
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("crafted.json: ", 0), 0u) << e.what();
+      ++errors;
+    }
+  };
+  for (std::size_t n = 0; n < valid.size(); ++n) attempt(valid.substr(0, n));
+  EXPECT_EQ(errors, valid.size()) << "a strict prefix of a json object is never valid";
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    for (char c : {'"', '}', ']', ',', '9', '-', '\0', '\xff'}) {
+      std::string text = valid;
+      text[i] = c;
+      attempt(text);
+    }
+  }
+}
+
 TEST(CocoMalformedTable, HasAtLeastFifteenRows) { EXPECT_GE(cases().size(), 15u); }
 
 TEST(CocoMalformedTable, BaseDocumentIsValid) {

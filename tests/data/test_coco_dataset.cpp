@@ -2,10 +2,14 @@
 // small crafted files: ids, boxes and categories round-trip, evaluation mode keeps boxes as
 // written, training mode clips and drops, crowd and empty images are handled as documented.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "common/error.h"
@@ -172,6 +176,28 @@ TEST(CocoRead, TrainingModeDropsEmptyBoxesAndCountsThem) {
   EXPECT_EQ(ds.annotations[0].id, 4);
   EXPECT_EQ(ds.num_dropped, 3);
   EXPECT_EQ(ds.num_clipped, 0);
+}
+
+TEST(CocoRead, DroppedBoxesGiveOneSummaryWarning) {
+  json j = small_coco();
+  for (int i = 1; i <= 5; ++i) j["annotations"].push_back(annotation(i, 7, 5, {1, 2, 0, 4}));
+  std::ostringstream captured;
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured)));
+  const CocoDataset ds = parse(j);
+  spdlog::set_default_logger(previous);
+  const std::string log = captured.str();
+  EXPECT_EQ(ds.num_dropped, 5);
+  std::size_t warnings = 0;
+  for (std::size_t at = log.find("[warning]"); at != std::string::npos;
+       at = log.find("[warning]", at + 1)) {
+    ++warnings;
+  }
+  EXPECT_EQ(warnings, 1u) << log;
+  EXPECT_NE(log.find("crafted.json: dropped 5 of 5 boxes: 5 with zero or negative width/height"),
+            std::string::npos)
+      << log;
 }
 
 TEST(CocoRead, CrowdBoxesAreKeptAndMarked) {

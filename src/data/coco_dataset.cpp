@@ -147,10 +147,13 @@ void check_relative_path(const Entry& e, const std::string& file_name) {
 }
 
 dom::array get_section(const std::string& file, dom::object root, const char* key) {
+  // The last occurrence of a repeated key wins, as in Python's json (pycocotools).
   dom::element v;
-  if (root.at_key(key).get(v) != simdjson::SUCCESS) {
-    throw Error(file + ": missing top-level key '" + key + "'");
+  bool found = false;
+  for (dom::key_value_pair field : root) {
+    if (field.key == key) v = field.value, found = true;
   }
+  if (!found) throw Error(file + ": missing top-level key '" + key + "'");
   if (v.type() != dom::element_type::ARRAY) {
     throw Error(file + ": '" + key + "' must be an array, got " + type_name(v.type()));
   }
@@ -205,13 +208,20 @@ void read_categories(const std::string& file, dom::array section, CocoDataset& d
   std::size_t index = 0;
   for (dom::element item : section) {
     Entry e{&file, "categories", index++};
-    dom::object obj = get_entry_object(e, item);
     dom::element id, name;
-    if (obj.at_key("id").get(id) != simdjson::SUCCESS) missing(e, "id");
+    bool has_id = false, has_name = false;
+    for (dom::key_value_pair field : get_entry_object(e, item)) {
+      if (field.key == "id") {
+        id = field.value, has_id = true;
+      } else if (field.key == "name") {
+        name = field.value, has_name = true;
+      }
+    }
+    if (!has_id) missing(e, "id");
     CocoCategory category;
     category.id = get_integer(e, "id", id);
     e.has_id = true, e.id = category.id;
-    if (obj.at_key("name").get(name) != simdjson::SUCCESS) missing(e, "name");
+    if (!has_name) missing(e, "name");
     category.name = get_string(e, "name", name);
     if (!seen.emplace(category.id, index - 1).second) {
       e.fail("duplicate category id " + std::to_string(category.id) + " (also categories[" +
@@ -391,6 +401,8 @@ void check_image_files(const CocoDataset& ds, const std::string& root) {
 
 CocoDataset parse_padded(const char* data, std::size_t size, bool padded, const std::string& name,
                          const CocoReadOptions& options) {
+  // A UTF-8 byte order mark (Windows editors write one) is not JSON; skip it.
+  if (size >= 3 && std::memcmp(data, "\xEF\xBB\xBF", 3) == 0) data += 3, size -= 3;
   dom::parser parser;
   dom::element root;
   if (auto error = parser.parse(data, size, /*realloc_if_needed=*/!padded).get(root)) {

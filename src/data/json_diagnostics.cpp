@@ -123,7 +123,7 @@ std::string diagnose_json(std::string_view text) {
   if (!tracker.has_error()) return {};
   // nlohmann's position counts the characters read: the offending one included, or all of
   // them when the input ended too early.
-  const bool at_end = tracker.reason().find("end of input") != std::string::npos;
+  const bool at_end = tracker.reason().find("unexpected end of input") != std::string::npos;
   const std::size_t byte = std::min(
       at_end ? text.size() : (tracker.error_position() == 0 ? 0 : tracker.error_position() - 1),
       text.size());

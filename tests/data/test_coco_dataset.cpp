@@ -250,6 +250,20 @@ TEST(CocoRead, IntegralDoublesAndBooleanCrowdAreAccepted) {
   EXPECT_TRUE(ds.annotations[0].iscrowd);
 }
 
+TEST(CocoRead, ByteOrderMarkIsSkipped) {
+  const CocoDataset ds = parse_coco("\xEF\xBB\xBF" + small_coco().dump(), "crafted.json");
+  EXPECT_EQ(ds.images.size(), 2u);
+}
+
+TEST(CocoRead, RepeatedTopLevelKeyTakesTheLastAsPython) {
+  const std::string text =
+      R"({"images": [], "categories": [], "annotations": [], )"
+      R"("images": [{"id": 3, "file_name": "c.jpg", "width": 2, "height": 2}]})";
+  const CocoDataset ds = parse_coco(text, "crafted.json");
+  ASSERT_EQ(ds.images.size(), 1u);
+  EXPECT_EQ(ds.images[0].id, 3);
+}
+
 TEST(CocoRead, MissingImageFilesAreNamedAtStartUp) {
   const std::string root = test::make_temp_dir("focaldet_coco_");
   std::filesystem::create_directories(root + "/sub");

@@ -112,6 +112,10 @@ int64_t Loader::num_batches() const {
   return pipeline_ ? static_cast<int64_t>(pipeline_->batches.size()) : 0;
 }
 
+int64_t Loader::num_batches(int64_t epoch) const {
+  return static_cast<int64_t>(epoch_batches(groups_, epoch, options_.sampler).size());
+}
+
 Batch Loader::build_batch(const std::vector<int64_t>& indices, int64_t epoch, int64_t index) const {
   std::vector<TransformedSample> transformed;
   transformed.reserve(indices.size());

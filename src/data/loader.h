@@ -51,7 +51,9 @@ class Loader {
   std::optional<Batch> next();
 
   int64_t num_samples() const;  // images the sampler draws from (all ranks together)
-  int64_t num_batches() const;  // batches in the current epoch on this rank
+  int64_t num_batches() const;  // batches in the current epoch on this rank (0 before one)
+  // Batches `epoch` will have on this rank, without starting it (e.g. for an LR schedule).
+  int64_t num_batches(int64_t epoch) const;
   const CocoDataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return options_; }
 

@@ -426,6 +426,7 @@ TEST(LoaderBccd, BatchesMatchTheJson) {
   o.sampler.seed = 3;
   Loader loader(ds, o);
   EXPECT_EQ(loader.num_samples(), 205);
+  EXPECT_EQ(loader.num_batches(0), 52);  // ceil(205 / 4), known before the epoch starts
   loader.start_epoch(0);
   EXPECT_EQ(loader.num_batches(), 52);  // ceil(205 / 4)
   std::vector<Batch> batches;

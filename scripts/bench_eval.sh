@@ -19,9 +19,15 @@ fi
 
 best=""
 for ((i = 1; i <= runs; ++i)); do
-  /usr/bin/time -f "%e %M" -o "$work/time.txt" \
+  # stderr goes to a file (for the --timings line): show it when the run fails, or set -e
+  # would end the script without saying why.
+  if ! /usr/bin/time -f "%e %M" -o "$work/time.txt" \
     "$bin" eval --annotations "$work/big_gt.json" --detections "$work/big_dets.json" \
-    --json "$work/metrics.json" --timings >"$work/stdout.txt" 2>"$work/stderr.txt"
+    --json "$work/metrics.json" --timings >"$work/stdout.txt" 2>"$work/stderr.txt"; then
+    echo "run $i: focaldet eval failed:" >&2
+    cat "$work/stderr.txt" "$work/time.txt" >&2
+    exit 1
+  fi
   read -r wall rss <"$work/time.txt"
   echo "run $i: ${wall} s, peak ${rss} KB; $(grep '^timings' "$work/stderr.txt" | cut -c10-)"
   if [[ -z "$best" ]] || awk "BEGIN{exit !($wall < $best)}"; then best=$wall; best_rss=$rss; fi

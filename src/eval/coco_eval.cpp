@@ -9,6 +9,7 @@
 #include <mutex>
 #include <numeric>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -453,7 +454,16 @@ void evaluate_categories(Inputs& in, int K, int num_threads, CocoEvalResult& out
       num_threads > 0 ? num_threads : int(std::max(1u, std::thread::hardware_concurrency()));
   threads = std::max(1, std::min(threads, K));
   std::vector<std::thread> pool;
-  for (int n = 1; n < threads; ++n) pool.emplace_back(worker);
+  for (int n = 1; n < threads; ++n) {
+    // Workers take categories from a shared counter, so fewer threads still finish all of
+    // them; a thread that cannot be started must not end the process (std::terminate when
+    // the joinable threads already started are destroyed by the unwinding).
+    try {
+      pool.emplace_back(worker);
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
   worker();
   for (auto& thread : pool) thread.join();
   if (failure) std::rethrow_exception(failure);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "common/error.h"
@@ -265,14 +266,22 @@ bool parse_halves(FileText& file, const std::string& origin, std::vector<Detecti
   const JsonText rest{text.data + open - 1, text.size - (open - 1), text.capacity - (open - 1)};
   std::vector<Detection> second;
   bool second_ok = false;
-  std::thread worker([&] {
-    try {
-      second = parse_list(rest, origin);
-      second_ok = true;
-    } catch (const std::exception&) {
-      second_ok = false;
-    }
-  });
+  std::thread worker;
+  try {
+    worker = std::thread([&] {
+      try {
+        second = parse_list(rest, origin);
+        second_ok = true;
+      } catch (const std::exception&) {
+        second_ok = false;
+      }
+    });
+  } catch (const std::system_error&) {
+    // No second thread: put the bytes back and let the caller parse the whole text.
+    *comma = saved_comma;
+    *before_open = saved_before_open;
+    return false;
+  }
   bool first_ok = false;
   try {
     *out = parse_list(head, origin);

@@ -3,6 +3,8 @@
 by parameter name (model::load_weights): a torch.save'd plain dict name -> tensor.
 
   scripts/export_torchvision_weights.py retinanet_resnet50_fpn out.pt   # COCO-trained RetinaNet
+  scripts/export_torchvision_weights.py retinanet_resnet50_fpn_v2 out.pt
+      # its v2: load with head.group_norm = true and p6_from = C5
   scripts/export_torchvision_weights.py resnet50 out.pt                 # ImageNet backbone
   scripts/export_torchvision_weights.py resnet18 out.pt --random --seed 0
 
@@ -31,15 +33,17 @@ def export_state_dict(state_dict, path, prefix="", drop=("fc.",)):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", choices=["retinanet_resnet50_fpn", "resnet18", "resnet34", "resnet50"])
+    p.add_argument("model", choices=["retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2",
+                                    "resnet18", "resnet34", "resnet50"])
     p.add_argument("out")
     p.add_argument("--random", action="store_true", help="seeded random weights, no download")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     torch.manual_seed(a.seed)
-    if a.model == "retinanet_resnet50_fpn":
+    if a.model.startswith("retinanet"):
         weights = None if a.random else "DEFAULT"
-        model = torchvision.models.detection.retinanet_resnet50_fpn(weights=weights, weights_backbone=None)
+        build = getattr(torchvision.models.detection, a.model)
+        model = build(weights=weights, weights_backbone=None)
         sd = export_state_dict(model.state_dict(), a.out)
     else:
         model = getattr(torchvision.models, a.model)(weights=None if a.random else "DEFAULT")

@@ -2,6 +2,7 @@
 
 usage: oracle.py retinanet OUT_DIR SEED NUM_CLASSES H W
        oracle.py resnet OUT_DIR SEED DEPTH H W
+       oracle.py retinanet_v2 OUT_DIR SEED NUM_CLASSES H W   (GroupNorm head, P6 from C5)
   Builds retinanet_resnet50_fpn with seeded random weights (random BN statistics and a head
   whose scores spread over (0, 1), so post-processing has real work), exports its weights with
   scripts/export_torchvision_weights.py, and writes OUT_DIR/ref.pt: the input, P3..P7, head
@@ -32,6 +33,9 @@ def randomize_bn(model):
             m.bias.data.normal_(0, 0.1)
             m.running_mean.normal_(0, 0.1)
             m.running_var.uniform_(0.5, 1.5)
+        elif isinstance(m, torch.nn.GroupNorm):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.1)
 
 
 def randomize(model):
@@ -100,11 +104,29 @@ def resnet(out_dir, seed, depth, h, w):
     save({"input": x, "c3": c["c3"], "c4": c["c4"], "c5": c["c5"]}, os.path.join(out_dir, "ref.pt"))
 
 
+def retinanet_v2(out_dir, seed, num_classes, h, w):
+    """Head outputs of retinanet_resnet50_fpn_v2's layout (GroupNorm head, P6 from C5)."""
+    from torchvision.models.detection import retinanet_resnet50_fpn_v2
+    torch.manual_seed(seed)
+    model = retinanet_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=num_classes)
+    randomize_bn(model)
+    model.eval()
+    export_state_dict(model.state_dict(), os.path.join(out_dir, "weights.pt"))
+    x = torch.randn(1, 3, h, w)
+    with torch.no_grad():
+        head = model.head(list(model.backbone(x).values()))
+    save({"input": x, "cls_logits": head["cls_logits"], "bbox_regression": head["bbox_regression"]},
+         os.path.join(out_dir, "ref.pt"))
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "retinanet":
         retinanet(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
                   int(sys.argv[6]))
+    elif cmd == "retinanet_v2":
+        retinanet_v2(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
+                     int(sys.argv[6]))
     elif cmd == "resnet":
         resnet(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
     else:

@@ -192,3 +192,39 @@ TEST(WeightImport, SkipPrefixesLeavesTheClassLayerAtItsInit) {
 
 }  // namespace
 }  // namespace focaldet::model
+
+namespace focaldet::model {
+namespace {
+
+// retinanet_resnet50_fpn_v2's layout (GroupNorm in the head, P6 from C5, BN backbone) loads by
+// name with no leftovers and gives torchvision's head outputs.
+TEST(RetinaNet, GroupNormHeadAndP6FromC5MatchTorchvisionV2) {
+  REQUIRE_ORACLE();
+  const std::string dir = t::make_temp_dir("retinanet_v2");
+  std::string log;
+  ASSERT_EQ(t::run_python(t::source_path("tests/model/oracle.py"),
+                          {"retinanet_v2", dir, "2", "4", "64", "96"}, &log),
+            0)
+      << log;
+  const auto ref = t::load_tensors(dir + "/ref.pt");
+  RetinaNetOptions o;
+  o.backbone.norm = NormKind::kBatchNorm;
+  o.p6_from = P6Source::kC5;
+  o.head.group_norm = true;
+  o.head.num_classes = 4;
+  RetinaNet net(o);
+  load_weights(*net, dir + "/weights.pt");  // strict: every name and shape must fit
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const RetinaNetOutput out = net->forward(ref.at("input"));
+  for (const auto& [got, name] :
+       {std::pair{out.cls_logits, "cls_logits"}, std::pair{out.box_deltas, "bbox_regression"}}) {
+    const at::Tensor want = ref.at(name);
+    ASSERT_EQ(got.sizes(), want.sizes()) << name;
+    // 1e-4 relative to the largest output, as the R50 parity test.
+    EXPECT_LT(((got - want).abs().max() / want.abs().max()).item<double>(), 1e-4) << name;
+  }
+}
+
+}  // namespace
+}  // namespace focaldet::model

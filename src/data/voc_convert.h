@@ -3,7 +3,8 @@
 // per split. Boxes follow the usual rule (data/bccd/README.md): VOC corners are 1-based
 // inclusive pixels, so x = xmin - 1, y = ymin - 1, w = xmax - xmin + 1, h = ymax - ymin + 1,
 // area = w * h, iscrowd = 0. Image ids are 1.. in the split list's order, annotation ids 1.. in
-// the order of the objects, image by image.
+// the order of the objects, image by image. Objects marked <difficult> are kept as ordinary
+// boxes (detectron2's VOC loader does the same: they do not hurt training).
 #include <string>
 #include <vector>
 

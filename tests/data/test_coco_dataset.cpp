@@ -7,8 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -97,6 +99,46 @@ TEST(CocoRead, BccdTrainingModeKeepsEveryBox) {
   EXPECT_EQ(ds.annotations.size(), 2805u);  // data/bccd/README.md: 205 train images
   EXPECT_EQ(ds.num_dropped, 0);
   EXPECT_EQ(ds.num_clipped, 0);
+}
+
+TEST(CocoRead, CrowdRemapFixtureAgreesWithIndependentCounts) {
+  // ../shared/eval-fixtures: ~8% crowd boxes, images without annotations, category ids
+  // 5/2/31 (unordered) plus 90 without ground truth. Expected values counted with nlohmann.
+  const std::string path = test::shared_path("eval-fixtures/crowd_remap.gt.json");
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << "fixture missing: " << path;
+  const json want = json::parse(in);
+  std::size_t want_crowd = 0;
+  std::map<int64_t, std::size_t> want_per_image;
+  for (const json& a : want["annotations"]) {
+    want_crowd += a["iscrowd"].get<int>();
+    ++want_per_image[a["image_id"].get<int64_t>()];
+  }
+  CocoReadOptions options;
+  options.sanitize_boxes = false;
+  const CocoDataset ds = read_coco(path, options);
+  std::size_t crowd = 0, empty = 0;
+  for (const CocoAnnotation& a : ds.annotations) crowd += a.iscrowd;
+  for (std::size_t i = 0; i < ds.images.size(); ++i) {
+    const auto it = want_per_image.find(ds.images[i].id);
+    EXPECT_EQ(ds.annotations_of_image[i].size(), it == want_per_image.end() ? 0u : it->second);
+    empty += ds.annotations_of_image[i].empty();
+  }
+  EXPECT_GT(crowd, 0u);
+  EXPECT_EQ(crowd, want_crowd);
+  EXPECT_EQ(empty, ds.images.size() - want_per_image.size());
+  EXPECT_GT(empty, 0u);
+  EXPECT_EQ(ds.contiguous_to_category, (std::vector<int64_t>{2, 5, 31, 90}));
+  // Training mode with drop_empty_images removes exactly the images without a non-crowd box.
+  CocoReadOptions train;
+  train.drop_empty_images = true;
+  const CocoDataset dropped = read_coco(path, train);
+  std::set<int64_t> with_box;
+  for (const json& a : want["annotations"]) {
+    if (a["iscrowd"].get<int>() == 0) with_box.insert(a["image_id"].get<int64_t>());
+  }
+  EXPECT_EQ(dropped.images.size(), with_box.size());
+  EXPECT_EQ(dropped.num_empty_images_dropped, int64_t(ds.images.size() - with_box.size()));
 }
 
 TEST(CocoRead, CategoryIdsMapToAscendingContiguousIndices) {

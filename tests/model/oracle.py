@@ -6,7 +6,7 @@ usage: oracle.py retinanet OUT_DIR SEED NUM_CLASSES H W
   Builds retinanet_resnet50_fpn with seeded random weights (random BN statistics and a head
   whose scores spread over (0, 1), so post-processing has real work), exports its weights with
   scripts/export_torchvision_weights.py, and writes OUT_DIR/ref.pt: the input, P3..P7, head
-  outputs, anchors and post-processed detections, computed with torchvision's own pieces on an
+  outputs, anchors and post-processed detections (a batch of two), computed with torchvision's own pieces on an
   input that its transform does not resize or normalise.
 """
 import os
@@ -59,7 +59,10 @@ def retinanet(out_dir, seed, num_classes, h, w):
                                    topk_candidates=1000)
     randomize(model)
     model.eval()
-    x = torch.randn(1, 3, h, w)
+    # Two images; the second is "smaller" (h - 28, w - 10) inside the padded batch, so clipping
+    # differs between them.
+    x = torch.randn(2, 3, h, w)
+    image_sizes = [(h, w), (h - 28, w - 10)]
     with torch.no_grad():
         # Rescale the output convs so logits have std ~1.5 around the bias (scores spread over
         # (0, 1) with no saturated ties) and deltas std ~0.3 (boxes near their anchors).
@@ -71,16 +74,18 @@ def retinanet(out_dir, seed, num_classes, h, w):
     with torch.no_grad():
         feats = list(model.backbone(x).values())
         head = model.head(feats)
-        images = ImageList(x, [(h, w)])
+        images = ImageList(x, image_sizes)
         anchors = model.anchor_generator(images, feats)
         # As RetinaNet.forward in eval mode, without its transform.
         per_level = [f.size(2) * f.size(3) * 9 for f in feats]
         split = {k: list(v.split(per_level, dim=1)) for k, v in head.items()}
         split_anchors = [list(a.split(per_level)) for a in anchors]
-        det = model.postprocess_detections(split, split_anchors, images.image_sizes)[0]
+        dets = model.postprocess_detections(split, split_anchors, images.image_sizes)
     ref = {"input": x, "cls_logits": head["cls_logits"], "bbox_regression": head["bbox_regression"],
-           "anchors": anchors[0], "boxes": det["boxes"], "scores": det["scores"],
-           "labels": det["labels"]}
+           "anchors": anchors[0]}
+    for i, det in enumerate(dets):
+        for k in ("boxes", "scores", "labels"):
+            ref["%s%d" % (k, i)] = det[k]
     for i, f in enumerate(feats):
         ref["p%d" % (i + 3)] = f
     save(ref, os.path.join(out_dir, "ref.pt"))

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "anchors/anchor_generator.h"
 #include "infer/postprocess.h"
@@ -21,6 +22,9 @@ namespace {
 namespace t = focaldet::test;
 
 constexpr int64_t kClasses = 5, kHeight = 128, kWidth = 160;
+// The batch's two images: the second is smaller than the padded batch (as oracle.py says).
+const std::vector<infer::ImageInfo> kImages = {{{kHeight, kWidth}, 1.0},
+                                               {{kHeight - 28, kWidth - 10}, 1.0}};
 
 double relative_error(const at::Tensor& got, const at::Tensor& want) {
   return ((got - want).abs().max() / want.abs().max()).item<double>();
@@ -103,6 +107,7 @@ TEST_F(RetinaNetParity, AnchorsMatchTorchvision) {
 void expect_same_detections(const infer::Detections& got, const at::Tensor& boxes,
                             const at::Tensor& scores, const at::Tensor& labels, double score_tol,
                             double box_tol) {
+  SCOPED_TRACE(::testing::Message() << got.labels.size(0) << " detections");
   ASSERT_EQ(got.labels.size(0), labels.size(0));
   EXPECT_TRUE(at::equal(got.labels, labels));
   EXPECT_TRUE(at::allclose(got.scores, scores, /*rtol=*/0, /*atol=*/score_tol))
@@ -123,10 +128,17 @@ TEST_F(RetinaNetParity, PostprocessOfTorchvisionHeadOutputsMatchesTorchvision) {
     sizes.emplace_back(ref("p" + std::to_string(l)).size(2), ref("p" + std::to_string(l)).size(3));
   }
   const auto dets = infer::postprocess(ref("cls_logits"), ref("bbox_regression"), ref("anchors"),
-                                       per_level(sizes), {{{kHeight, kWidth}, 1.0}});
-  ASSERT_EQ(dets.size(), 1u);
-  ASSERT_EQ(ref("labels").size(0), 100);  // the test exercises the detections_per_img cut
-  expect_same_detections(dets[0], ref("boxes"), ref("scores"), ref("labels"), 1e-7, 1e-4);
+                                       per_level(sizes), kImages);
+  ASSERT_EQ(dets.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_EQ(ref("labels" + n).size(0), 100);  // the test exercises the detections_per_img cut
+    expect_same_detections(dets[i], ref("boxes" + n), ref("scores" + n), ref("labels" + n), 1e-7,
+                           1e-4);
+  }
+  // Image 1 was clipped to its own size, not the batch's.
+  EXPECT_LE(dets[1].boxes.select(1, 2).max().item<float>(), kWidth - 10);
+  EXPECT_LE(dets[1].boxes.select(1, 3).max().item<float>(), kHeight - 28);
 }
 
 TEST_F(RetinaNetParity, EndToEndDetectionsMatchTorchvision) {
@@ -134,11 +146,14 @@ TEST_F(RetinaNetParity, EndToEndDetectionsMatchTorchvision) {
   const RetinaNetOutput out = model()->forward(ref("input"));
   anchors::AnchorGenerator gen;
   const at::Tensor a = gen.anchors({kHeight, kWidth}, out.feature_sizes, at::kCPU);
-  const auto dets =
-      infer::postprocess(out.cls_logits, out.box_deltas, a,
-                         gen.num_anchors_per_level(out.feature_sizes), {{{kHeight, kWidth}, 1.0}});
+  const auto dets = infer::postprocess(out.cls_logits, out.box_deltas, a,
+                                       gen.num_anchors_per_level(out.feature_sizes), kImages);
   // Logits agree to ~1e-4 relative, so scores to ~1e-5 and boxes to ~1e-3 px.
-  expect_same_detections(dets[0], ref("boxes"), ref("scores"), ref("labels"), 1e-5, 1e-2);
+  for (int i = 0; i < 2; ++i) {
+    const std::string n = std::to_string(i);
+    expect_same_detections(dets[i], ref("boxes" + n), ref("scores" + n), ref("labels" + n), 1e-5,
+                           1e-2);
+  }
 }
 
 TEST_F(RetinaNetParity, ScaleMapsDetectionsBackToTheOriginalImage) {
@@ -146,10 +161,11 @@ TEST_F(RetinaNetParity, ScaleMapsDetectionsBackToTheOriginalImage) {
   for (int l = 3; l <= 7; ++l) {
     sizes.emplace_back(ref("p" + std::to_string(l)).size(2), ref("p" + std::to_string(l)).size(3));
   }
-  // The 128 x 160 input as a 0.5x resize of a 256 x 320 original: boxes double.
+  // Image 1 as a 0.5x resize of a twice-as-large original: its boxes double.
   const auto dets = infer::postprocess(ref("cls_logits"), ref("bbox_regression"), ref("anchors"),
-                                       per_level(sizes), {{{kHeight, kWidth}, 0.5}});
-  expect_same_detections(dets[0], ref("boxes") * 2, ref("scores"), ref("labels"), 1e-7, 2e-4);
+                                       per_level(sizes), {kImages[0], {kImages[1].size, 0.5}});
+  expect_same_detections(dets[0], ref("boxes0"), ref("scores0"), ref("labels0"), 1e-7, 1e-4);
+  expect_same_detections(dets[1], ref("boxes1") * 2, ref("scores1"), ref("labels1"), 1e-7, 2e-4);
 }
 
 }  // namespace

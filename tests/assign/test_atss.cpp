@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "anchors/anchor_generator.h"
 #include "assign/atss.h"
 #include "common/error.h"
 
@@ -86,6 +87,33 @@ TEST(Atss, CrowdRegionIgnoresBackgroundUnderIt) {
   const GroundTruth truth{gt, at::tensor({4, 4}, at::kLong), at::tensor({0, 1}).to(at::kBool)};
   const AssignResult r = assign_atss(atss_anchors(), kLevels, truth, top2());
   EXPECT_TRUE(at::equal(r.matched_gt, at::tensor({0, -1, -1, -2, -1, -1}, at::kLong)));
+}
+
+TEST(Atss, EveryObjectGetsPositivesOnRetinaNetAnchors) {
+  // Properties of the rule on real anchors (128 x 160 input, 5 levels, 9 anchors per location):
+  // each object of 16..90 px gets at least one positive, at most top_k x levels = 45, all with
+  // centres inside the box.
+  anchors::AnchorGenerator gen;
+  const std::vector<anchors::Size2> sizes = {{16, 20}, {8, 10}, {4, 5}, {2, 3}, {1, 2}};
+  const at::Tensor a = gen.anchors({128, 160}, sizes, at::kCPU);
+  const at::Tensor gt =
+      at::tensor({10.f, 10.f, 26.f, 30.f, 40.f, 20.f, 130.f, 110.f, 100.f, 60.f, 140.f, 90.f})
+          .view({3, 4});
+  const AssignResult r =
+      assign_atss(a, gen.num_anchors_per_level(sizes), {gt, at::tensor({0, 1, 2}, at::kLong), {}});
+  const at::Tensor cx = (a.select(1, 0) + a.select(1, 2)) / 2;
+  const at::Tensor cy = (a.select(1, 1) + a.select(1, 3)) / 2;
+  for (int64_t g = 0; g < 3; ++g) {
+    const at::Tensor mine = r.matched_gt == g;
+    const int64_t n = mine.sum().item<int64_t>();
+    EXPECT_GE(n, 1) << "gt " << g;
+    EXPECT_LE(n, 45) << "gt " << g;
+    const at::Tensor x = cx.masked_select(mine), y = cy.masked_select(mine);
+    const at::Tensor box = gt[g];
+    EXPECT_TRUE(((x > box[0]) & (x < box[2]) & (y > box[1]) & (y < box[3])).all().item<bool>());
+    EXPECT_TRUE(at::equal(r.labels.masked_select(mine), at::full({n}, g, at::kLong)));
+  }
+  EXPECT_EQ((r.matched_gt == kIgnore).sum().item<int64_t>(), 0);  // no crowd: no ignores
 }
 
 TEST(Atss, LevelCountsMustCoverAllAnchors) {

@@ -1,6 +1,6 @@
 #include "loss/classification_loss.h"
 
-#include <torch/torch.h>
+#include <ATen/ATen.h>
 
 #include <cmath>
 

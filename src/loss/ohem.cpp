@@ -1,6 +1,7 @@
 #include "loss/ohem.h"
 
-#include <torch/torch.h>
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
 
 #include <cmath>
 
@@ -23,7 +24,9 @@ torch::Tensor ohem_select(const torch::Tensor& logits, const torch::Tensor& targ
   ce.gamma = 0;
   ce.reduction = Reduction::None;
   // Per-anchor cross-entropy, summed over classes: the hardness OHEM ranks negatives by.
-  const auto anchor_loss = sigmoid_focal_loss(logits, targets, ce).sum(1);
+  // detach(): NoGradGuard alone leaves requires_grad set, and the fused kernel would also
+  // compute a gradient nobody uses.
+  const auto anchor_loss = sigmoid_focal_loss(logits.detach(), targets, ce).sum(1);
   auto kept = targets.clone();
   const int64_t per_image = logits.size(0) / options.images;
   for (int64_t b = 0; b < options.images; ++b) {

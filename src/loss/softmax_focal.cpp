@@ -1,7 +1,7 @@
 #include "loss/softmax_focal.h"
 
-#include <ATen/ops/log_softmax.h>
-#include <torch/torch.h>
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
 
 #include <cmath>
 

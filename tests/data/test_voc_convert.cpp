@@ -1,10 +1,7 @@
 // convert_voc: BCCD converts to exactly the shipped COCO json; crafted VOC trees check the box
 // rule, category order and the errors; the focaldet binary exits non-zero with the message.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +11,7 @@
 #include "common/error.h"
 #include "data/coco_dataset.h"
 #include "data/voc_convert.h"
+#include "run_focaldet.h"
 #include "support/oracle.h"
 
 namespace focaldet::data {
@@ -227,16 +225,7 @@ TEST(VocConvert, ReplacesAnExistingOutput) {
   EXPECT_EQ(load_json(voc.out() + "/instances_train.json")["images"].size(), 1u);
 }
 
-// The focaldet binary: exit status and stderr+stdout of `focaldet args`.
-int run_focaldet(const std::string& args, std::string* output) {
-  const std::string cmd = std::string(FOCALDET_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), buf.size(), pipe) != nullptr) *output += buf.data();
-  const int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using test::run_focaldet;
 
 TEST(ConvertCli, ConvertsBccd) {
   const std::string out = test::make_temp_dir("focaldet_cli_");

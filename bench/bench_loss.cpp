@@ -72,8 +72,20 @@ void BM_FocalComposite(benchmark::State& state) {
 }  // namespace
 
 // Args: {classes, threads}. 80 = COCO, 3 = BCCD.
-BENCHMARK(BM_FocalFused)->Args({80, 2})->Args({3, 2})->Args({80, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_FocalComposite)->Args({80, 2})->Args({3, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_FocalFused)
+    ->Args({80, 2})
+    ->Args({3, 2})
+    ->Args({80, 1})
+    ->Args({3, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_FocalComposite)
+    ->Args({80, 2})
+    ->Args({3, 2})
+    ->Args({80, 1})
+    ->Args({3, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_FocalFusedForwardOnly(benchmark::State& state) {
   at::set_num_threads(static_cast<int>(state.range(1)));

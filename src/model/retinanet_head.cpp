@@ -30,7 +30,7 @@ torch::nn::ModuleList tower(const HeadOptions& o) {
     if (o.group_norm) {
       block->push_back(torch::nn::GroupNorm(o.gn_groups, o.channels));
     }
-    block->push_back(torch::nn::ReLU());
+    block->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
     seq->push_back(block);
   }
   return seq;

@@ -228,3 +228,32 @@ TEST(RetinaNet, GroupNormHeadAndP6FromC5MatchTorchvisionV2) {
 
 }  // namespace
 }  // namespace focaldet::model
+
+namespace focaldet::model {
+namespace {
+
+// Training mode end to end (in-place ReLUs must not break autograd) for each norm kind.
+TEST(RetinaNet, BackwardReachesHeadAndTrainableBackbone) {
+  for (NormKind norm : {NormKind::kFrozenBatchNorm, NormKind::kBatchNorm, NormKind::kGroupNorm}) {
+    RetinaNetOptions o = small_options();
+    o.backbone.norm = norm;
+    RetinaNet net(o);
+    net->train();
+    const RetinaNetOutput out = net->forward(torch::randn({2, 3, 64, 64}));
+    (out.cls_logits.sum() + out.box_deltas.sum()).backward();
+    auto params = net->named_parameters();
+    for (const char* name :
+         {"head.classification_head.cls_logits.weight", "head.regression_head.conv.0.0.weight",
+          "backbone.fpn.extra_blocks.p7.weight", "backbone.body.layer4.1.conv2.weight",
+          "backbone.body.layer2.0.conv1.weight"}) {
+      const at::Tensor g = params[name].grad();
+      ASSERT_TRUE(g.defined()) << name;
+      EXPECT_TRUE(g.isfinite().all().item<bool>()) << name;
+      EXPECT_GT(g.abs().sum().item<double>(), 0) << name;
+    }
+    EXPECT_FALSE(params["backbone.body.layer1.0.conv1.weight"].grad().defined());  // frozen
+  }
+}
+
+}  // namespace
+}  // namespace focaldet::model

@@ -18,15 +18,6 @@ namespace {
 
 namespace t = focaldet::test;
 
-// python_missing() starts an interpreter that imports torchvision (seconds on a loaded
-// machine): check once per test binary. Tests still FAIL when the oracle cannot run.
-const std::string& oracle_missing() {
-  static const std::string missing = t::python_missing({"torch", "torchvision"});
-  return missing;
-}
-#define REQUIRE_ORACLE() \
-  ASSERT_TRUE(oracle_missing().empty()) << "oracle not run: " << oracle_missing()
-
 std::map<std::string, at::Tensor> run_oracle(const std::vector<std::string>& args) {
   std::string log;
   const int rc = t::run_python(t::source_path("tests/anchors/oracle.py"), args, &log);
@@ -42,7 +33,7 @@ at::Tensor random_boxes(int64_t n, double extent, at::ScalarType dtype = at::kFl
 }
 
 void expect_anchor_parity(int64_t h, int64_t w, const std::vector<Size2>& feats) {
-  REQUIRE_ORACLE();
+  FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
   const std::string dir = t::make_temp_dir("anchors");
   std::vector<std::string> args = {"anchors", dir + "/out.pt", std::to_string(h),
                                    std::to_string(w)};
@@ -96,7 +87,7 @@ TEST(AnchorGenerator, WrongNumberOfLevelsIsAnError) {
 }
 
 TEST(BoxIou, MatchesTorchvisionOnRandomBoxes) {
-  REQUIRE_ORACLE();
+  FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
   at::manual_seed(1);
   const std::string dir = t::make_temp_dir("iou");
   const at::Tensor a = random_boxes(60, 100), b = random_boxes(45, 100);
@@ -118,7 +109,7 @@ TEST(BoxIou, HandComputed) {
 }
 
 TEST(BoxCoder, MatchesTorchvisionEncodeAndDecode) {
-  REQUIRE_ORACLE();
+  FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
   at::manual_seed(2);
   const std::string dir = t::make_temp_dir("coder");
   const at::Tensor boxes = random_boxes(50, 200), anchors = random_boxes(50, 200);

@@ -15,17 +15,8 @@ namespace {
 
 namespace t = focaldet::test;
 
-// python_missing() starts an interpreter that imports torchvision (seconds on a loaded
-// machine): check once per test binary. Tests still FAIL when the oracle cannot run.
-const std::string& oracle_missing() {
-  static const std::string missing = t::python_missing({"torch", "torchvision"});
-  return missing;
-}
-#define REQUIRE_ORACLE() \
-  ASSERT_TRUE(oracle_missing().empty()) << "oracle not run: " << oracle_missing()
-
 TEST(MaxIoU, MatchesTorchvisionMatcher) {
-  REQUIRE_ORACLE();
+  FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
   at::manual_seed(21);
   // RetinaNet's anchors on a 128 x 160 image and 12 random objects of many sizes.
   anchors::AnchorGenerator gen;

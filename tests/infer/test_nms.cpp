@@ -13,15 +13,6 @@ namespace {
 
 namespace t = focaldet::test;
 
-// python_missing() starts an interpreter that imports torchvision (seconds on a loaded
-// machine): check once per test binary. Tests still FAIL when the oracle cannot run.
-const std::string& oracle_missing() {
-  static const std::string missing = t::python_missing({"torch", "torchvision"});
-  return missing;
-}
-#define REQUIRE_ORACLE() \
-  ASSERT_TRUE(oracle_missing().empty()) << "oracle not run: " << oracle_missing()
-
 // Clustered random boxes, so that many pairs overlap around the threshold.
 at::Tensor clustered_boxes(int64_t n) {
   const at::Tensor centres =
@@ -31,7 +22,7 @@ at::Tensor clustered_boxes(int64_t n) {
 }
 
 void expect_nms_parity(int64_t n, double thresh, uint64_t seed) {
-  REQUIRE_ORACLE();
+  FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
   at::manual_seed(seed);
   const at::Tensor boxes = clustered_boxes(n);
   const at::Tensor scores = at::rand({n});  // continuous: no ties, so the order is defined

@@ -18,15 +18,6 @@ namespace {
 
 namespace t = focaldet::test;
 
-// python_missing() starts an interpreter that imports torchvision (seconds on a loaded
-// machine): check once per test binary. Tests still FAIL when the oracle cannot run.
-const std::string& oracle_missing() {
-  static const std::string missing = t::python_missing({"torch", "torchvision"});
-  return missing;
-}
-#define REQUIRE_ORACLE() \
-  ASSERT_TRUE(oracle_missing().empty()) << "oracle not run: " << oracle_missing()
-
 RetinaNetOptions small_options() {
   RetinaNetOptions o;
   o.backbone.depth = 18;
@@ -133,7 +124,7 @@ namespace t = focaldet::test;
 // ResNet-18 (BasicBlock) C3..C5 against torchvision's resnet18, loaded from an export made as
 // for an ImageNet backbone (backbone.body.*, no classifier; FPN and head missing).
 TEST(ResNet, Resnet18MatchesTorchvisionThroughTheBackboneExport) {
-  REQUIRE_ORACLE();
+  FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
   const std::string dir = t::make_temp_dir("resnet18");
   std::string log;
   ASSERT_EQ(t::run_python(t::source_path("tests/model/oracle.py"),
@@ -199,7 +190,7 @@ namespace {
 // retinanet_resnet50_fpn_v2's layout (GroupNorm in the head, P6 from C5, BN backbone) loads by
 // name with no leftovers and gives torchvision's head outputs.
 TEST(RetinaNet, GroupNormHeadAndP6FromC5MatchTorchvisionV2) {
-  REQUIRE_ORACLE();
+  FOCALDET_REQUIRE_PYTHON("torch", "torchvision");
   const std::string dir = t::make_temp_dir("retinanet_v2");
   std::string log;
   ASSERT_EQ(t::run_python(t::source_path("tests/model/oracle.py"),

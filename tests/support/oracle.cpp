@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -45,7 +46,9 @@ std::string python_interpreter() {
   return "/usr/bin/python3";
 }
 
-std::string python_missing(const std::vector<std::string>& modules) {
+namespace {
+
+std::string check_python_modules(const std::vector<std::string>& modules) {
   std::string log;
   std::string code = "import importlib,sys\nmissing=[]\n";
   for (const auto& m : modules) {
@@ -63,6 +66,17 @@ std::string python_missing(const std::vector<std::string>& modules) {
   return python_interpreter() + " cannot import: " + log +
          " (install with: apt-get install python3-torch python3-torchvision, as scripts/setup.sh "
          "does)";
+}
+
+}  // namespace
+
+std::string python_missing(const std::vector<std::string>& modules) {
+  static std::mutex mutex;
+  static std::map<std::vector<std::string>, std::string> cache;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto found = cache.find(modules);
+  if (found != cache.end()) return found->second;
+  return cache.emplace(modules, check_python_modules(modules)).first->second;
 }
 
 int run_python(const std::string& script, const std::vector<std::string>& args, std::string* log) {
@@ -92,7 +106,19 @@ std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const c10::IValue value = torch::pickle_load(bytes);
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    if (what.find("Unknown opcode") != std::string::npos && what.find("0x73") != std::string::npos) {
+      throw std::runtime_error(
+          "cannot load " + path + ": " + what +
+          " (LibTorch 1.13's pickle_load lacks SETITEM, which torch.save uses for a dict with a "
+          "single entry: save at least two entries, as tests/*/oracle.py do)");
+    }
+    throw;
+  }
   std::map<std::string, torch::Tensor> out;
   for (const auto& item : value.toGenericDict()) {
     out.emplace(item.key().toStringRef(), item.value().toTensor());

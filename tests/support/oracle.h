@@ -22,7 +22,9 @@ std::string python_interpreter();
 
 // Empty string when `python_interpreter()` can import every module in `modules`; otherwise a
 // message that says what is missing and how to install it. Oracle tests FAIL with it: an
-// oracle that cannot run must never look like a pass.
+// oracle that cannot run must never look like a pass. The answer is cached per process and per
+// module list: the check starts an interpreter that imports torchvision (seconds on a loaded
+// machine), so a test binary runs it once, however many tests ask.
 std::string python_missing(const std::vector<std::string>& modules);
 
 // Runs `python_interpreter() script args...`, returns its exit code; stdout+stderr go to `log`.
@@ -30,12 +32,19 @@ int run_python(const std::string& script, const std::vector<std::string>& args, 
 
 // Tensor exchange: a dict name -> tensor, readable by torch.load in Python and written by
 // torch.save there (use _use_new_zipfile_serialization=True, the default).
+//
+// LibTorch 1.13 limitation: torch::pickle_load cannot read a torch.save'd dict with only one
+// entry (pickle writes it with the SETITEM opcode, which LibTorch's unpickler lacks: "Unknown
+// opcode 0x73"); two or more entries use SETITEMS and load fine. The oracle scripts therefore
+// always save at least two entries (see save() in tests/*/oracle.py); load_tensors says so in
+// its error when it meets that opcode.
 void save_tensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors);
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
 
 }  // namespace focaldet::test
 
-// Fails the current test with the reason when an oracle's Python modules are missing.
+// Fails the current test (or the void function it is used in) with the reason when an oracle's
+// Python modules are missing; the check runs once per process (see python_missing).
 #define FOCALDET_REQUIRE_PYTHON(...)                                                   \
   do {                                                                                 \
     const std::string missing_ = ::focaldet::test::python_missing({__VA_ARGS__});      \

@@ -49,4 +49,12 @@ at::Tensor labels_from_matches(const at::Tensor& matched_gt, const at::Tensor& g
   return at::where(pos, gt_labels.index_select(0, matched_gt.clamp_min(0)), matched_gt);
 }
 
+void finish_assignment(AssignResult& result, const GroundTruth& gt, const at::Tensor& anchors,
+                       const at::Tensor& crowd_boxes, double crowd_ioa, const at::Device& device) {
+  result.labels = labels_from_matches(result.matched_gt, gt.labels.to(at::kCPU, at::kLong));
+  ignore_crowd_overlaps(result, anchors, crowd_boxes, crowd_ioa);
+  result.matched_gt = result.matched_gt.to(device);
+  result.labels = result.labels.to(device);
+}
+
 }  // namespace focaldet::assign

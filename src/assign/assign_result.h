@@ -2,6 +2,7 @@
 // What an assigner says about each anchor of one image; `labels` is exactly the target the
 // classification losses take (src/loss: class index, -1 background, -2 ignore).
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 
@@ -39,5 +40,12 @@ void ignore_crowd_overlaps(AssignResult& result, const at::Tensor& anchors,
 
 // labels = gt_labels[matched_gt] for positives; kBackground / kIgnore copied through.
 at::Tensor labels_from_matches(const at::Tensor& matched_gt, const at::Tensor& gt_labels);
+
+// The common end of the assigners: `result.matched_gt` ([A] int64 on the CPU, indices into
+// gt) is set; fills `result.labels` from gt.labels (labels_from_matches), ignores anchors in
+// crowd regions (ignore_crowd_overlaps, with the CPU float `anchors`) and moves both tensors
+// to `device` (the caller's anchors' device).
+void finish_assignment(AssignResult& result, const GroundTruth& gt, const at::Tensor& anchors,
+                       const at::Tensor& crowd_boxes, double crowd_ioa, const at::Device& device);
 
 }  // namespace focaldet::assign

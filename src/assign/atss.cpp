@@ -72,10 +72,7 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
     const at::Tensor pos = best >= 0;
     result.matched_gt = at::where(pos, split.index.index_select(0, best_gt), result.matched_gt);
   }
-  result.labels = labels_from_matches(result.matched_gt, gt.labels.to(at::kCPU, at::kLong));
-  ignore_crowd_overlaps(result, anchors, split.crowd_boxes, o.crowd_ioa);
-  result.matched_gt = result.matched_gt.to(device);
-  result.labels = result.labels.to(device);
+  finish_assignment(result, gt, anchors, split.crowd_boxes, o.crowd_ioa, device);
   return result;
 }
 

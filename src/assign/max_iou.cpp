@@ -41,10 +41,7 @@ AssignResult assign_max_iou(const at::Tensor& anchors_in, const GroundTruth& gt,
     const at::Tensor pos = matches >= 0;
     result.matched_gt = at::where(pos, split.index.index_select(0, matches.clamp_min(0)), matches);
   }
-  result.labels = labels_from_matches(result.matched_gt, gt.labels.to(at::kCPU, at::kLong));
-  ignore_crowd_overlaps(result, anchors, split.crowd_boxes, o.crowd_ioa);
-  result.matched_gt = result.matched_gt.to(device);
-  result.labels = result.labels.to(device);
+  finish_assignment(result, gt, anchors, split.crowd_boxes, o.crowd_ioa, device);
   return result;
 }
 

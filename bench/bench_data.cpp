@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // The repository root, from this file's path (bench/bench_data.cpp).
-fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path(); }
+fs::path source_root() { return fs::path(FOCALDET_SOURCE_DIR); }
 
 // big_gt.json, written by make_big_eval.py when absent; empty when that fails.
 std::string big_gt_path() {

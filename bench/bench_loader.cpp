@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using focaldet::data::CocoDataset;
 
-const fs::path kBccd = fs::path(__FILE__).parent_path().parent_path() / "data" / "bccd";
+const fs::path kBccd = fs::path(FOCALDET_SOURCE_DIR) / "data" / "bccd";
 
 std::shared_ptr<const CocoDataset> bccd_trainval() {
   static const auto ds = std::make_shared<const CocoDataset>(

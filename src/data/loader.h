@@ -21,7 +21,10 @@ struct LoaderOptions {
   std::string image_root;  // folder the dataset's file_name entries are relative to
   TransformOptions transform;
   SamplerOptions sampler;  // batch size, seed, shuffle, rank / world size, grouping
-  int num_workers = 2;     // decoding threads; 0 decodes on the caller's thread in next()
+  // Decoding threads; 0 decodes on the caller's thread in next(). With workers, the Loader sets
+  // cv::setNumThreads(1) for the whole process (OpenCV's own pool inside every worker would
+  // oversubscribe a small machine).
+  int num_workers = 2;
   // Batches decoded ahead of the consumer (at least num_workers are, so every worker has one to
   // do): bounds memory to about (prefetch + 1) batches.
   int prefetch_batches = 4;

@@ -1,6 +1,8 @@
 #include "loss/sigmoid_focal.h"
 
+#include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/grad_mode.h>
 
 #include <cmath>
 #include <sstream>
@@ -139,9 +141,9 @@ void check_loss_inputs(const torch::Tensor& logits, const torch::Tensor& targets
   check(targets.dim() == 1 && targets.size(0) == logits.size(0),
         name + ": targets must be [N] with N = " + std::to_string(logits.size(0)) +
             " (rows of logits), got shape " + shape_of(targets));
-  check(logits.device().is_cpu() && targets.device().is_cpu(),
-        name + ": the fused kernel runs on CPU tensors");
-  const torch::Tensor t = targets.contiguous();
+  check(logits.device() == targets.device(),
+        name + ": logits and targets must be on the same device");
+  const torch::Tensor t = targets.to(torch::kCPU).contiguous();  // [N] int64: a small copy
   const int64_t* p = t.data_ptr<int64_t>();
   for (int64_t i = 0; i < t.numel(); ++i) {
     if (p[i] < -2 || p[i] >= classes) {
@@ -156,7 +158,58 @@ torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tenso
                                  const FocalOptions& options, LossBreakdown* breakdown) {
   check_focal_options(options.alpha, options.gamma, options.easy_prob);
   check_loss_inputs(logits, targets, logits.dim() == 2 ? logits.size(1) : 0, "sigmoid_focal_loss");
+  if (!logits.device().is_cpu())
+    return sigmoid_focal_loss_composite(logits, targets, options, breakdown);
   return SigmoidFocalFunction::apply(logits.contiguous(), targets.contiguous(), options, breakdown);
+}
+
+torch::Tensor sigmoid_focal_loss_composite(const torch::Tensor& logits,
+                                           const torch::Tensor& targets,
+                                           const FocalOptions& options, LossBreakdown* breakdown) {
+  check_focal_options(options.alpha, options.gamma, options.easy_prob);
+  check_loss_inputs(logits, targets, logits.dim() == 2 ? logits.size(1) : 0, "sigmoid_focal_loss");
+  const int64_t classes = logits.size(1);
+  const auto positive =
+      torch::arange(classes, targets.options()).unsqueeze(0).eq(targets.unsqueeze(1));
+  const auto valid = targets.ne(-2);
+  // z = s x with s = +1 for the target class, -1 otherwise; p_t = sigmoid(z).
+  const auto z = torch::where(positive, logits, -logits);
+  const auto log_pt = at::log_sigmoid(z);
+  auto loss = -log_pt;
+  if (options.gamma != 0) loss = loss * at::exp(options.gamma * at::log_sigmoid(-z));
+  if (options.alpha >= 0) {
+    loss = loss * torch::where(positive, torch::full_like(loss, options.alpha),
+                               torch::full_like(loss, 1 - options.alpha));
+  }
+  loss = loss * valid.unsqueeze(1).to(loss.scalar_type());
+  const double count =
+      static_cast<double>(valid.sum().item<int64_t>()) * static_cast<double>(classes);
+  const double divisor = options.reduction == Reduction::Mean ? std::max(count, 1.0) : 1.0;
+  if (breakdown != nullptr) {
+    torch::NoGradGuard no_grad;
+    const auto row = loss.detach().sum(1).to(torch::kDouble);
+    const auto is_pos = targets.ge(0);
+    const auto negative = targets.eq(-1);
+    const auto easy = negative & std::get<0>(logits.detach().max(1))
+                                     .lt(std::log(options.easy_prob / (1 - options.easy_prob)));
+    const auto hard = negative & ~easy;
+    breakdown->loss_pos = (row * is_pos).sum().item<double>() / divisor;
+    breakdown->loss_neg_easy = (row * easy).sum().item<double>() / divisor;
+    breakdown->loss_neg_hard = (row * hard).sum().item<double>() / divisor;
+    breakdown->num_pos = is_pos.sum().item<int64_t>();
+    breakdown->num_neg_easy = easy.sum().item<int64_t>();
+    breakdown->num_neg_hard = hard.sum().item<int64_t>();
+    breakdown->num_ignored = targets.size(0) - valid.sum().item<int64_t>();
+  }
+  switch (options.reduction) {
+    case Reduction::None:
+      return loss;
+    case Reduction::Sum:
+      return loss.sum();
+    case Reduction::Mean:
+      return loss.sum() / divisor;
+  }
+  return loss.sum();
 }
 
 }  // namespace focaldet::loss

@@ -16,13 +16,22 @@ struct FocalOptions {
 };
 
 // logits: [N, C] float32 or float64; targets: [N] int64, class index in [0, C), -1 background,
-// -2 ignored (contributes nothing, gets zero gradient).
+// -2 ignored (contributes nothing, gets zero gradient). CPU tensors run the fused kernel; other
+// devices run sigmoid_focal_loss_composite.
 // Returns [N, C] (Reduction::None) or a scalar. Differentiable in `logits` through one fused
 // forward and one fused backward pass. Fills `breakdown` (same scale as the result; counts of
 // anchors) when it is not null. Throws focaldet::Error on bad shapes, dtypes, targets or options.
 torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tensor& targets,
                                  const FocalOptions& options = {},
                                  LossBreakdown* breakdown = nullptr);
+
+// The same loss as differentiable tensor ops (log-sigmoid, so equally stable), with a [N, C]
+// target mask. sigmoid_focal_loss uses it for tensors that are not on the CPU (CUDA), where the
+// fused CPU kernel cannot run; on the CPU it is the fused kernel's second opinion in tests.
+torch::Tensor sigmoid_focal_loss_composite(const torch::Tensor& logits,
+                                           const torch::Tensor& targets,
+                                           const FocalOptions& options = {},
+                                           LossBreakdown* breakdown = nullptr);
 
 // Checks logits/targets as sigmoid_focal_loss does (also used by the other losses); `classes`
 // is the number of foreground classes a target may name.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "loss/composite_reduction.h"
 #include "loss/sigmoid_focal_kernel.h"
 
 namespace focaldet::loss {
@@ -182,34 +183,12 @@ torch::Tensor sigmoid_focal_loss_composite(const torch::Tensor& logits,
                                torch::full_like(loss, 1 - options.alpha));
   }
   loss = loss * valid.unsqueeze(1).to(loss.scalar_type());
-  const double count =
-      static_cast<double>(valid.sum().item<int64_t>()) * static_cast<double>(classes);
-  const double divisor = options.reduction == Reduction::Mean ? std::max(count, 1.0) : 1.0;
-  if (breakdown != nullptr) {
-    torch::NoGradGuard no_grad;
-    const auto row = loss.detach().sum(1).to(torch::kDouble);
-    const auto is_pos = targets.ge(0);
-    const auto negative = targets.eq(-1);
-    const auto easy = negative & std::get<0>(logits.detach().max(1))
-                                     .lt(std::log(options.easy_prob / (1 - options.easy_prob)));
-    const auto hard = negative & ~easy;
-    breakdown->loss_pos = (row * is_pos).sum().item<double>() / divisor;
-    breakdown->loss_neg_easy = (row * easy).sum().item<double>() / divisor;
-    breakdown->loss_neg_hard = (row * hard).sum().item<double>() / divisor;
-    breakdown->num_pos = is_pos.sum().item<int64_t>();
-    breakdown->num_neg_easy = easy.sum().item<int64_t>();
-    breakdown->num_neg_hard = hard.sum().item<int64_t>();
-    breakdown->num_ignored = targets.size(0) - valid.sum().item<int64_t>();
-  }
-  switch (options.reduction) {
-    case Reduction::None:
-      return loss;
-    case Reduction::Sum:
-      return loss.sum();
-    case Reduction::Mean:
-      return loss.sum() / divisor;
-  }
-  return loss.sum();
+  const auto all_below_easy =
+      std::get<0>(logits.detach().max(1)).lt(std::log(options.easy_prob / (1 - options.easy_prob)));
+  return detail::reduce_with_breakdown(
+      loss, targets, all_below_easy,
+      static_cast<double>(valid.sum().item<int64_t>()) * static_cast<double>(classes),
+      options.reduction, breakdown);
 }
 
 }  // namespace focaldet::loss

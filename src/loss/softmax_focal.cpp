@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "loss/composite_reduction.h"
 
 namespace focaldet::loss {
 
@@ -35,32 +36,11 @@ torch::Tensor softmax_focal_loss(const torch::Tensor& logits, const torch::Tenso
   }
   loss = loss * valid.to(loss.scalar_type());
 
-  const double count = std::max<double>(1.0, valid.sum().item<double>());
-  const double divisor = options.reduction == Reduction::Mean ? count : 1.0;
-  if (breakdown != nullptr) {
-    torch::NoGradGuard no_grad;
-    const auto max_fg_log_p = std::get<0>(log_p.narrow(1, 0, classes).max(1));
-    const auto negative = targets.eq(-1);
-    const auto easy = negative & max_fg_log_p.lt(std::log(options.easy_prob));
-    const auto hard = negative & ~easy;
-    const auto l = loss.detach().to(torch::kDouble);
-    breakdown->loss_pos = (l * positive).sum().item<double>() / divisor;
-    breakdown->loss_neg_easy = (l * easy).sum().item<double>() / divisor;
-    breakdown->loss_neg_hard = (l * hard).sum().item<double>() / divisor;
-    breakdown->num_pos = positive.sum().item<int64_t>();
-    breakdown->num_neg_easy = easy.sum().item<int64_t>();
-    breakdown->num_neg_hard = hard.sum().item<int64_t>();
-    breakdown->num_ignored = targets.size(0) - valid.sum().item<int64_t>();
-  }
-  switch (options.reduction) {
-    case Reduction::None:
-      return loss;
-    case Reduction::Sum:
-      return loss.sum();
-    case Reduction::Mean:
-      return loss.sum() / divisor;
-  }
-  return loss.sum();
+  const auto all_below_easy =
+      std::get<0>(log_p.detach().narrow(1, 0, classes).max(1)).lt(std::log(options.easy_prob));
+  return detail::reduce_with_breakdown(loss, targets, all_below_easy,
+                                       static_cast<double>(valid.sum().item<int64_t>()),
+                                       options.reduction, breakdown);
 }
 
 }  // namespace focaldet::loss

@@ -38,6 +38,18 @@ inline void add(FocalSums& a, const FocalSums& b) {
   a.num_ignored += b.num_ignored;
 }
 
+// The kernel arguments in the element type, loaded once per task.
+template <typename T>
+struct Constants {
+  explicit Constants(const FocalKernelArgs& a)
+      : a_pos(static_cast<T>(a.alpha_pos)),
+        a_neg(static_cast<T>(a.alpha_neg)),
+        gamma(static_cast<T>(a.gamma)),
+        easy_logit(static_cast<T>(a.easy_logit)),
+        floor(static_cast<T>(a.exp_floor)) {}
+  T a_pos, a_neg, gamma, easy_logit, floor;
+};
+
 // One element: its loss, and its gradient when kWriteGrad. Inlined into the loops below.
 template <typename T, int kGamma, bool kWriteGrad>
 inline T focal_element(T xc, bool positive, T a_pos, T a_neg, T gamma, T floor, T* grad) {
@@ -89,9 +101,7 @@ template <typename T, int kGamma, bool kWriteLoss, bool kWriteGrad>
 FocalSums focal_rows(const T* logits, const int64_t* targets, T* loss_out, T* grad_out,
                      const FocalKernelArgs& args, int64_t begin, int64_t end) {
   const int64_t C = args.classes;
-  const T a_pos = static_cast<T>(args.alpha_pos), a_neg = static_cast<T>(args.alpha_neg);
-  const T gamma = static_cast<T>(args.gamma), easy_logit = static_cast<T>(args.easy_logit);
-  const T floor = static_cast<T>(args.exp_floor);
+  const Constants<T> k(args);
   FocalSums sums;
   for (int64_t i = begin; i < end; ++i) {
     const int64_t target = targets[i];
@@ -109,13 +119,13 @@ FocalSums focal_rows(const T* logits, const int64_t* targets, T* loss_out, T* gr
 #pragma omp simd reduction(+ : row_loss) reduction(max : row_max)
     for (int64_t c = 0; c < C; ++c) {
       const T xc = x[c];  // loaded unconditionally so the selects inside if-convert
-      const T loss = focal_element<T, kGamma, kWriteGrad>(xc, c == target, a_pos, a_neg, gamma,
-                                                          floor, kWriteGrad ? grad + c : nullptr);
+      const T loss = focal_element<T, kGamma, kWriteGrad>(
+          xc, c == target, k.a_pos, k.a_neg, k.gamma, k.floor, kWriteGrad ? grad + c : nullptr);
       if constexpr (kWriteLoss) out[c] = loss;
       row_loss += loss;
       row_max = std::max(row_max, xc);
     }
-    add_row(sums, target, row_loss, row_max < easy_logit);
+    add_row(sums, target, row_loss, row_max < k.easy_logit);
   }
   return sums;
 }
@@ -129,9 +139,7 @@ template <typename T, int kGamma, bool kWriteLoss, bool kWriteGrad>
 FocalSums focal_flat(const T* logits, const int64_t* targets, T* loss_out, T* grad_out,
                      const FocalKernelArgs& args, int64_t begin, int64_t end) {
   const int64_t C = args.classes;
-  const T a_pos = static_cast<T>(args.alpha_pos), a_neg = static_cast<T>(args.alpha_neg);
-  const T gamma = static_cast<T>(args.gamma), easy_logit = static_cast<T>(args.easy_logit);
-  const T floor = static_cast<T>(args.exp_floor);
+  const Constants<T> k(args);
   T positive[kFlatBlockRows * kFlatMaxClasses];
   T loss_block[kFlatBlockRows * kFlatMaxClasses];
   FocalSums sums;
@@ -146,8 +154,9 @@ FocalSums focal_flat(const T* logits, const int64_t* targets, T* loss_out, T* gr
     T* grad = kWriteGrad ? grad_out + i0 * C : nullptr;
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) {
-      loss[j] = focal_element<T, kGamma, kWriteGrad>(x[j], positive[j] != T(0), a_pos, a_neg, gamma,
-                                                     floor, kWriteGrad ? grad + j : nullptr);
+      loss[j] =
+          focal_element<T, kGamma, kWriteGrad>(x[j], positive[j] != T(0), k.a_pos, k.a_neg, k.gamma,
+                                               k.floor, kWriteGrad ? grad + j : nullptr);
     }
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t target = targets[i0 + r];
@@ -164,7 +173,7 @@ FocalSums focal_flat(const T* logits, const int64_t* targets, T* loss_out, T* gr
         row_loss += row[c];
         row_max = std::max(row_max, x[r * C + c]);
       }
-      add_row(sums, target, row_loss, row_max < easy_logit);
+      add_row(sums, target, row_loss, row_max < k.easy_logit);
     }
   }
   return sums;

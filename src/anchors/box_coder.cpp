@@ -13,20 +13,34 @@ void check_boxes(const at::Tensor& t, const char* what, const char* fn) {
   }
 }
 
+// Width, height and centre of each anchor.
+struct AnchorGeometry {
+  at::Tensor w, h, cx, cy;  // [N] each
+};
+
+// Checks `rows` ([N, 4], named `what` in errors) against `anchors` ([N, 4]) for `fn`, and
+// returns the anchors' geometry in the dtype of `rows`.
+AnchorGeometry anchor_geometry(const at::Tensor& rows, const char* what, const at::Tensor& anchors,
+                               const char* fn) {
+  check_boxes(rows, what, fn);
+  check_boxes(anchors, "anchors", fn);
+  check(rows.size(0) == anchors.size(0), std::string(fn) + ": " + std::to_string(rows.size(0)) +
+                                             " " + what + " but " +
+                                             std::to_string(anchors.size(0)) + " anchors");
+  const at::Tensor a = anchors.to(rows.scalar_type());
+  AnchorGeometry g;
+  g.w = a.select(1, 2) - a.select(1, 0);
+  g.h = a.select(1, 3) - a.select(1, 1);
+  g.cx = a.select(1, 0) + 0.5 * g.w;
+  g.cy = a.select(1, 1) + 0.5 * g.h;
+  return g;
+}
+
 }  // namespace
 
 at::Tensor encode_boxes(const at::Tensor& boxes, const at::Tensor& anchors,
                         const BoxCoderOptions& o) {
-  check_boxes(boxes, "boxes", "encode_boxes");
-  check_boxes(anchors, "anchors", "encode_boxes");
-  check(boxes.size(0) == anchors.size(0), "encode_boxes: " + std::to_string(boxes.size(0)) +
-                                              " boxes but " + std::to_string(anchors.size(0)) +
-                                              " anchors");
-  const at::Tensor a = anchors.to(boxes.scalar_type());
-  const at::Tensor aw = a.select(1, 2) - a.select(1, 0);
-  const at::Tensor ah = a.select(1, 3) - a.select(1, 1);
-  const at::Tensor ax = a.select(1, 0) + 0.5 * aw;
-  const at::Tensor ay = a.select(1, 1) + 0.5 * ah;
+  const auto [aw, ah, ax, ay] = anchor_geometry(boxes, "boxes", anchors, "encode_boxes");
   const at::Tensor gw = boxes.select(1, 2) - boxes.select(1, 0);
   const at::Tensor gh = boxes.select(1, 3) - boxes.select(1, 1);
   const at::Tensor gx = boxes.select(1, 0) + 0.5 * gw;
@@ -38,16 +52,7 @@ at::Tensor encode_boxes(const at::Tensor& boxes, const at::Tensor& anchors,
 
 at::Tensor decode_boxes(const at::Tensor& deltas, const at::Tensor& anchors,
                         const BoxCoderOptions& o) {
-  check_boxes(deltas, "deltas", "decode_boxes");
-  check_boxes(anchors, "anchors", "decode_boxes");
-  check(deltas.size(0) == anchors.size(0), "decode_boxes: " + std::to_string(deltas.size(0)) +
-                                               " deltas but " + std::to_string(anchors.size(0)) +
-                                               " anchors");
-  const at::Tensor a = anchors.to(deltas.scalar_type());
-  const at::Tensor aw = a.select(1, 2) - a.select(1, 0);
-  const at::Tensor ah = a.select(1, 3) - a.select(1, 1);
-  const at::Tensor ax = a.select(1, 0) + 0.5 * aw;
-  const at::Tensor ay = a.select(1, 1) + 0.5 * ah;
+  const auto [aw, ah, ax, ay] = anchor_geometry(deltas, "deltas", anchors, "decode_boxes");
   const at::Tensor dx = deltas.select(1, 0) / o.wx;
   const at::Tensor dy = deltas.select(1, 1) / o.wy;
   const at::Tensor dw = at::clamp_max(deltas.select(1, 2) / o.ww, o.clip);

@@ -4,6 +4,7 @@ usage: oracle.py anchors OUT H W h1 w1 h2 w2 ...   anchors of torchvision's Reti
        oracle.py iou IN OUT                        box_iou(IN['a'], IN['b'])
        oracle.py coder IN OUT                      BoxCoder((1, 1, 1, 1)) / given weights
 """
+import os
 import sys
 
 import torch
@@ -13,11 +14,8 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.retinanet import _default_anchorgen
 from torchvision.ops import box_iou
 
-
-def save(tensors, path):
-    """torch.save, with a second entry: LibTorch 1.13's unpickler (torch::pickle_load) lacks the
-    SETITEM opcode that pickle uses for a one-entry dict."""
-    torch.save(dict(tensors, _count=torch.tensor(len(tensors))), path)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from oracle_io import save  # noqa: E402
 
 
 def main():

@@ -2,17 +2,15 @@
 
 usage: oracle.py matcher IN OUT   det_utils.Matcher(0.5, 0.4, True)(box_iou(IN['gt'], IN['anchors']))
 """
+import os
 import sys
 
 import torch
 from torchvision.models.detection import _utils as det_utils
 from torchvision.ops import box_iou
 
-
-def save(tensors, path):
-    """torch.save, with a second entry: LibTorch 1.13's unpickler (torch::pickle_load) lacks the
-    SETITEM opcode that pickle uses for a one-entry dict."""
-    torch.save(dict(tensors, _count=torch.tensor(len(tensors))), path)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from oracle_io import save  # noqa: E402
 
 
 def main():

@@ -2,16 +2,14 @@
 
 usage: oracle.py nms IN OUT   nms and batched_nms of IN['boxes'], IN['scores'], IN['classes']
 """
+import os
 import sys
 
 import torch
 from torchvision.ops import batched_nms, nms
 
-
-def save(tensors, path):
-    """torch.save, with a second entry: LibTorch 1.13's unpickler (torch::pickle_load) lacks the
-    SETITEM opcode that pickle uses for a one-entry dict."""
-    torch.save(dict(tensors, _count=torch.tensor(len(tensors))), path)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from oracle_io import save  # noqa: E402
 
 
 def main():

@@ -18,12 +18,8 @@ from torchvision.models.detection.image_list import ImageList
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 from export_torchvision_weights import export_state_dict  # noqa: E402
-
-
-def save(tensors, path):
-    """torch.save, with a second entry: LibTorch 1.13's unpickler (torch::pickle_load) lacks the
-    SETITEM opcode that pickle uses for a one-entry dict."""
-    torch.save(dict(tensors, _count=torch.tensor(len(tensors))), path)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from oracle_io import save  # noqa: E402
 
 
 def randomize_bn(model):

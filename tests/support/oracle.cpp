@@ -115,7 +115,7 @@ std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
       throw std::runtime_error(
           "cannot load " + path + ": " + what +
           " (LibTorch 1.13's pickle_load lacks SETITEM, which torch.save uses for a dict with a "
-          "single entry: save at least two entries, as tests/*/oracle.py do)");
+          "single entry: save at least two entries, as tests/support/oracle_io.py does)");
     }
     throw;
   }

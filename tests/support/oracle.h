@@ -36,8 +36,8 @@ int run_python(const std::string& script, const std::vector<std::string>& args, 
 // LibTorch 1.13 limitation: torch::pickle_load cannot read a torch.save'd dict with only one
 // entry (pickle writes it with the SETITEM opcode, which LibTorch's unpickler lacks: "Unknown
 // opcode 0x73"); two or more entries use SETITEMS and load fine. The oracle scripts therefore
-// always save at least two entries (see save() in tests/*/oracle.py); load_tensors says so in
-// its error when it meets that opcode.
+// always save at least two entries (save() in tests/support/oracle_io.py, which they import);
+// load_tensors says so in its error when it meets that opcode.
 void save_tensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors);
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
 

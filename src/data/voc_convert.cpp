@@ -98,6 +98,16 @@ VocImage read_voc_xml(const fs::path& xml_path, const std::string& image_id,
   const std::string written = filename && filename->GetText() ? trim(filename->GetText()) : "";
   const std::string by_id = image_id + ".jpg";
   std::error_code ec;
+  if (!written.empty()) {
+    // The name goes into the json as the image's file_name, which read_coco rejects when it
+    // leaves the image root: say so here, naming the xml, rather than at training time.
+    const fs::path p(written);
+    bool escapes = p.is_absolute() || p.has_root_name() || p.has_root_directory();
+    for (const fs::path& part : p) escapes |= part == "..";
+    if (escapes) {
+      throw Error(file + ": <filename> '" + written + "' is not a path inside JPEGImages/");
+    }
+  }
   if (!written.empty() &&
       (fs::exists(image_dir / written, ec) || !fs::exists(image_dir / by_id, ec))) {
     image.file_name = written;
@@ -271,6 +281,15 @@ std::vector<VocSplitSummary> convert_voc(const std::string& voc_root, const std:
     }
   }
   std::vector<std::string> categories = options.categories;
+  for (std::size_t i = 0; i < categories.size(); ++i) {
+    // A repeated name would get two ids, one of them never used.
+    if (categories[i].empty())
+      throw Error("categories: name " + std::to_string(i + 1) + " is empty");
+    if (std::find(categories.begin(), categories.begin() + i, categories[i]) !=
+        categories.begin() + i) {
+      throw Error("categories: '" + categories[i] + "' is listed twice");
+    }
+  }
   if (categories.empty()) {
     categories = categories_by_count(counts);
   } else {

@@ -215,6 +215,31 @@ TEST(VocConvert, BadInputNamesTheFile) {
   EXPECT_NE(e.find("/nonexistent/voc: not a directory"), std::string::npos) << e;
 }
 
+TEST(VocConvert, RepeatedCategoryIsAnError) {
+  VocTree voc;
+  voc.write_xml("a", VocTree::object("cat", "1", "1", "2", "2"));
+  voc.write("ImageSets/Main/train.txt", "a\n");
+  VocConvertOptions options;
+  options.categories = {"cat", "dog", "cat"};
+  const std::string e = error_of([&] { convert_voc(voc.root(), voc.out(), options); });
+  EXPECT_NE(e.find("categories: 'cat' is listed twice"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(voc.out() + "/instances_train.json")) << "wrote despite the error";
+}
+
+TEST(VocConvert, FilenameOutsideTheImageRootIsAnError) {
+  for (const std::string name : {"../a.jpg", "/etc/a.jpg", "sub/../../a.jpg"}) {
+    VocTree voc;
+    voc.write("Annotations/a.xml", "<annotation><filename>" + name +
+                                       "</filename><size><width>5</width><height>4</height>"
+                                       "</size></annotation>");
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+    EXPECT_NE(e.find("a.xml: <filename> '" + name + "' is not a path inside JPEGImages/"),
+              std::string::npos)
+        << e;
+  }
+}
+
 TEST(VocConvert, ReplacesAnExistingOutput) {
   VocTree voc;
   voc.write_xml("a", VocTree::object("cat", "1", "1", "2", "2"));

@@ -35,6 +35,7 @@ torch::nn::AnyModule make_norm(NormKind kind, int64_t channels, int64_t groups) 
     case NormKind::kFrozenBatchNorm:
       return torch::nn::AnyModule(FrozenBatchNorm2d(channels));
     case NormKind::kGroupNorm:
+      check(groups > 0, "GroupNorm: groups must be > 0, got " + std::to_string(groups));
       check(channels % groups == 0, "GroupNorm: " + std::to_string(channels) +
                                         " channels are not divisible into " +
                                         std::to_string(groups) + " groups");

@@ -54,6 +54,8 @@ RetinaNetHeadImpl::RetinaNetHeadImpl(const HeadOptions& o) : options_(o) {
         "head: num_convs >= 0, channels, num_anchors and num_classes > 0 required");
   check(o.prior > 0 && o.prior < 1,
         "head: prior must be in (0, 1), got " + std::to_string(o.prior));
+  check(!o.group_norm || o.gn_groups > 0,
+        "head: gn_groups must be > 0, got " + std::to_string(o.gn_groups));
   check(!o.group_norm || o.channels % o.gn_groups == 0,
         "head: " + std::to_string(o.channels) + " channels are not divisible into " +
             std::to_string(o.gn_groups) + " GroupNorm groups");

@@ -72,6 +72,17 @@ TEST(RetinaNet, GroupNormAndP6FromC5Variants) {
   EXPECT_TRUE(out.cls_logits.isfinite().all().item<bool>());
 }
 
+// groups = 0 reached `channels % groups` (a division by zero) before it was checked.
+TEST(RetinaNet, ZeroGroupNormGroupsIsAnError) {
+  HeadOptions head;
+  head.in_channels = 64;
+  head.channels = 64;
+  head.group_norm = true;
+  head.gn_groups = 0;
+  EXPECT_THROW(RetinaNetHead{head}, Error);
+  EXPECT_THROW(make_norm(NormKind::kGroupNorm, /*channels=*/64, /*groups=*/0), Error);
+}
+
 TEST(RetinaNet, TrainableLayersFreezeTheStem) {
   RetinaNet net(small_options());  // trainable_layers = 3: conv1, layer1 frozen
   const auto params = net->named_parameters();

@@ -265,12 +265,21 @@ std::vector<VocSplitSummary> convert_voc(const std::string& voc_root, const std:
   std::vector<std::vector<std::string>> split_ids;
   std::map<std::string, VocImage> xml;
   std::map<std::string, std::size_t> counts;
+  // A split or image id is a file name inside ImageSets/Main/ or Annotations/, never a path.
+  auto plain_name = [](const std::string& name) {
+    return !name.empty() && name != "." && name != ".." &&
+           name.find_first_of("/\\") == std::string::npos;
+  };
   for (const std::string& split : splits) {
+    if (!plain_name(split)) throw Error("splits: '" + split + "' is not a split name");
     const fs::path list = main_dir / (split + ".txt");
     if (!fs::is_regular_file(list, ec)) throw Error(list.string() + ": no such split list");
     split_ids.push_back(read_split_list(list));
     for (const std::string& id : split_ids.back()) {
       if (xml.count(id)) continue;
+      if (!plain_name(id)) {
+        throw Error(list.string() + ": image id '" + id + "' is not a file name in Annotations/");
+      }
       const fs::path xml_path = annotation_dir / (id + ".xml");
       if (!fs::is_regular_file(xml_path, ec)) {
         throw Error(list.string() + ": image '" + id + "' has no " + xml_path.string());

@@ -240,6 +240,21 @@ TEST(VocConvert, FilenameOutsideTheImageRootIsAnError) {
   }
 }
 
+TEST(VocConvert, SplitAndImageIdsThatArePathsAreErrors) {
+  VocTree voc;
+  voc.write_xml("a", VocTree::object("cat", "1", "1", "2", "2"));
+  voc.write("ImageSets/Main/train.txt", "../../Annotations/a\n");
+  std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+  EXPECT_NE(e.find("train.txt: image id '../../Annotations/a' is not a file name in Annotations/"),
+            std::string::npos)
+      << e;
+  VocConvertOptions options;
+  options.splits = {"../Main/train"};
+  e = error_of([&] { convert_voc(voc.root(), voc.out(), options); });
+  EXPECT_NE(e.find("splits: '../Main/train' is not a split name"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(voc.out() + "/instances_train.json")) << "wrote despite the error";
+}
+
 TEST(VocConvert, ReplacesAnExistingOutput) {
   VocTree voc;
   voc.write_xml("a", VocTree::object("cat", "1", "1", "2", "2"));

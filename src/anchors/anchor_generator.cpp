@@ -48,6 +48,11 @@ int64_t AnchorGenerator::anchors_per_location() const {
   return static_cast<int64_t>(options_.octave_scales.size() * options_.aspect_ratios.size());
 }
 
+std::size_t AnchorGenerator::cached_sizes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cache_.size();
+}
+
 std::vector<int64_t> AnchorGenerator::num_anchors_per_level(
     const std::vector<Size2>& feature_sizes) const {
   std::vector<int64_t> out;
@@ -88,6 +93,9 @@ at::Tensor AnchorGenerator::anchors(Size2 image_size, const std::vector<Size2>& 
         (shifts.view({-1, 1, 4}) + cell_anchors_[l].view({1, -1, 4})).reshape({-1, 4}));
   }
   at::Tensor all = at::cat(levels, 0).to(device);
+  // Multi-scale training meets a bounded but possibly large set of padded sizes; starting over
+  // past the bound keeps memory flat at the price of recomputing (cheap) anchors.
+  if (cache_.size() >= kMaxCachedSizes) cache_.clear();
   cache_.emplace(key.str(), all);
   return all;
 }

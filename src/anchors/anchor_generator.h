@@ -54,6 +54,11 @@ class AnchorGenerator {
   // H_l * W_l * A per level, the split of the concatenated anchors / head outputs.
   std::vector<int64_t> num_anchors_per_level(const std::vector<Size2>& feature_sizes) const;
 
+  // How many (image size, feature sizes, device) entries the cache holds; at most
+  // kMaxCachedSizes.
+  std::size_t cached_sizes() const;
+  static constexpr std::size_t kMaxCachedSizes = 64;
+
  private:
   AnchorOptions options_;
   std::vector<at::Tensor> cell_anchors_;

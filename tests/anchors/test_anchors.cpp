@@ -81,6 +81,16 @@ TEST(AnchorGenerator, CachesPerFeatureSize) {
   EXPECT_NE(a.data_ptr(), c.data_ptr());
 }
 
+TEST(AnchorGenerator, CacheStaysBounded) {
+  AnchorGenerator gen;
+  const std::vector<Size2> feats = {{2, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 1}};
+  for (int64_t i = 0; i < 2 * static_cast<int64_t>(AnchorGenerator::kMaxCachedSizes); ++i) {
+    gen.anchors({16 + i, 16}, feats, at::kCPU);
+    EXPECT_LE(gen.cached_sizes(), AnchorGenerator::kMaxCachedSizes);
+  }
+  EXPECT_GE(gen.cached_sizes(), 1u);
+}
+
 TEST(AnchorGenerator, WrongNumberOfLevelsIsAnError) {
   AnchorGenerator gen;
   EXPECT_THROW(gen.anchors({32, 32}, {{4, 4}}, at::kCPU), Error);

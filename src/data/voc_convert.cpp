@@ -166,12 +166,16 @@ std::vector<std::string> read_split_list(const fs::path& list_path) {
 
 std::vector<std::string> find_splits(const fs::path& main_dir) {
   std::vector<std::string> splits;
-  for (const fs::directory_entry& e : fs::directory_iterator(main_dir)) {
-    const fs::path& p = e.path();
-    if (e.is_regular_file() && p.extension() == ".txt" &&
-        p.stem().string().find('_') == std::string::npos) {
-      splits.push_back(p.stem().string());
+  try {
+    for (const fs::directory_entry& e : fs::directory_iterator(main_dir)) {
+      const fs::path& p = e.path();
+      if (e.is_regular_file() && p.extension() == ".txt" &&
+          p.stem().string().find('_') == std::string::npos) {
+        splits.push_back(p.stem().string());
+      }
     }
+  } catch (const fs::filesystem_error& e) {
+    throw Error(main_dir.string() + ": cannot list the split files (" + e.code().message() + ")");
   }
   std::sort(splits.begin(), splits.end());
   if (splits.empty()) throw Error(main_dir.string() + ": no split lists (<split>.txt)");

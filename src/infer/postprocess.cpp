@@ -4,6 +4,7 @@
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "anchors/box_ops.h"
 #include "common/error.h"
@@ -16,6 +17,11 @@ std::vector<Detections> postprocess(const at::Tensor& cls_logits, const at::Tens
                                     const std::vector<int64_t>& num_anchors_per_level,
                                     const std::vector<ImageInfo>& images,
                                     const PostprocessOptions& o) {
+  check(o.topk_per_level > 0 && o.max_detections > 0,
+        "postprocess: topk_per_level and max_detections must be > 0, got " +
+            std::to_string(o.topk_per_level) + " and " + std::to_string(o.max_detections));
+  check(std::isfinite(o.score_thresh) && std::isfinite(o.nms_thresh),
+        "postprocess: score_thresh and nms_thresh must be finite");
   check(cls_logits.dim() == 3,
         "postprocess: cls_logits must be [B, A, C], got " + c10::str(cls_logits.sizes()));
   const int64_t batch = cls_logits.size(0), num_anchors = cls_logits.size(1);

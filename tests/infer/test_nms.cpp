@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "infer/nms.h"
+#include "infer/postprocess.h"
 #include "support/oracle.h"
 
 namespace focaldet::infer {
@@ -71,6 +72,25 @@ TEST(Nms, HandComputed) {
 
 TEST(Nms, EmptyInputGivesEmptyOutput) {
   EXPECT_EQ(nms(at::zeros({0, 4}), at::zeros({0}), 0.5).numel(), 0);
+}
+
+TEST(Postprocess, RejectsNonPositiveLimits) {
+  const at::Tensor logits = at::zeros({1, 9, 2}), deltas = at::zeros({1, 9, 4});
+  const at::Tensor anchors = at::zeros({9, 4});
+  for (auto [topk, max_dets] : {std::pair<int64_t, int64_t>{0, 100}, {1000, -1}}) {
+    PostprocessOptions o;
+    o.topk_per_level = topk;
+    o.max_detections = max_dets;
+    try {
+      postprocess(logits, deltas, anchors, {9}, {ImageInfo{}}, o);
+      ADD_FAILURE() << "no error for topk " << topk << ", max_detections " << max_dets;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("must be > 0, got " + std::to_string(topk) + " and " +
+                                           std::to_string(max_dets)),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(Nms, RejectsMismatchedScores) {

@@ -1,4 +1,4 @@
-// read_coco on the COCO-val-sized ground truth of ../shared/eval-fixtures/make_big_eval.py
+// read_coco on the COCO-val-sized ground truth of scripts/make_big_eval.py
 // (5,000 images, 35,297 boxes, 80 non-contiguous categories; pycocotools needs 3.7 s to load it
 // together with the 500,000 detections) and on BCCD's train split.
 //   build-coco/bench/focaldet_bench --benchmark_filter='ReadCoco'
@@ -28,7 +28,7 @@ std::string big_gt_path() {
   const fs::path dir = env != nullptr ? env : "/tmp/focaldet_big_eval";
   const fs::path gt = dir / "big_gt.json";
   if (!fs::exists(gt)) {
-    const fs::path script = source_root() / "../shared/eval-fixtures/make_big_eval.py";
+    const fs::path script = source_root() / "scripts/make_big_eval.py";
     const std::string cmd = "/usr/bin/python3 '" + script.string() + "' '" + dir.string() + "'";
     if (std::system(cmd.c_str()) != 0 || !fs::exists(gt)) return {};
   }
@@ -51,7 +51,7 @@ void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 void run_read_coco(benchmark::State& state, const std::string& path, bool sanitize_boxes) {
   if (path.empty()) {
-    state.SkipWithError("no fixture: run python3 ../shared/eval-fixtures/make_big_eval.py DIR");
+    state.SkipWithError("no fixture: run python3 scripts/make_big_eval.py DIR");
     return;
   }
   focaldet::data::CocoReadOptions options;

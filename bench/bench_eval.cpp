@@ -1,4 +1,4 @@
-// COCO evaluation on the COCO-val-sized workload of ../shared/eval-fixtures/make_big_eval.py
+// COCO evaluation on the COCO-val-sized workload of scripts/make_big_eval.py
 // (5,000 images, ~35k gt boxes, 80 categories, 500,000 detections), built in memory by the same
 // generator, so evaluate() and the results reader are timed apart from each other and with 1
 // or 2 threads. Run with, e.g.

@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# Times `focaldet eval` on the COCO-val-sized workload of ../shared/eval-fixtures/make_big_eval.py
+# Times `focaldet eval` on the COCO-val-sized workload of scripts/make_big_eval.py
 # (5,000 images, 35,297 boxes, 80 categories, 500,000 detections): best wall time of N runs,
-# peak memory, and the 12 stats, checked against pycocotools' (from that folder's README).
+# peak memory, and the 12 stats, checked against pycocotools' (from tests/eval/fixtures/README.md).
 # Usage: scripts/bench_eval.sh [BUILD_DIR=build] [RUNS=3]
-# Env: FOCALDET_SHARED_DIR (default ../shared), BENCH_DIR (default /tmp/focaldet-bench-eval).
+# Env: BENCH_DIR (default /tmp/focaldet-bench-eval).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
-shared=${FOCALDET_SHARED_DIR:-../shared}
 work=${BENCH_DIR:-/tmp/focaldet-bench-eval}
 bin="$build/src/cli/focaldet"
 [[ -x "$bin" ]] || { echo "no $bin: build it first (cmake --build $build --target focaldet)" >&2; exit 2; }
 if [[ ! -f "$work/big_dets.json" ]]; then
   mkdir -p "$work"
-  /usr/bin/python3 "$shared/eval-fixtures/make_big_eval.py" "$work" >/dev/null
+  /usr/bin/python3 scripts/make_big_eval.py "$work" >/dev/null
 fi
 
 best=""
@@ -35,7 +34,7 @@ done
 echo "best of $runs: ${best} s wall, peak ${best_rss} KB (pycocotools: 61.4 s; bar: 1.5 s)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 
-# pycocotools' stats for this workload (eval-fixtures/README.md), to 6 decimals.
+# pycocotools' stats for this workload (tests/eval/fixtures/README.md), to 6 decimals.
 /usr/bin/python3 - "$work/metrics.json" <<'PY'
 import json, sys
 want = [0.180102, 0.307925, 0.187921, 0.276361, 0.190132, 0.168269, 0.361262, 0.519042,

@@ -102,9 +102,9 @@ TEST(CocoRead, BccdTrainingModeKeepsEveryBox) {
 }
 
 TEST(CocoRead, CrowdRemapFixtureAgreesWithIndependentCounts) {
-  // ../shared/eval-fixtures: ~8% crowd boxes, images without annotations, category ids
+  // tests/eval/fixtures: ~8% crowd boxes, images without annotations, category ids
   // 5/2/31 (unordered) plus 90 without ground truth. Expected values counted with nlohmann.
-  const std::string path = test::shared_path("eval-fixtures/crowd_remap.gt.json");
+  const std::string path = test::source_path("tests/eval/fixtures/crowd_remap.gt.json");
   std::ifstream in(path);
   ASSERT_TRUE(in) << "fixture missing: " << path;
   const json want = json::parse(in);

@@ -30,11 +30,6 @@ std::string source_path(const std::string& relative) {
   return std::string(FOCALDET_SOURCE_DIR) + "/" + relative;
 }
 
-std::string shared_path(const std::string& relative) {
-  if (const char* env = std::getenv("FOCALDET_SHARED_DIR")) return std::string(env) + "/" + relative;
-  return std::string(FOCALDET_SHARED_DIR) + "/" + relative;
-}
-
 std::string make_temp_dir(const std::string& prefix) {
   std::string templ = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
   if (mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + templ);

@@ -9,9 +9,8 @@
 
 namespace focaldet::test {
 
-// Path of a file in the source tree / in ../shared.
+// Path of a file in the source tree (tests read nothing outside the repository).
 std::string source_path(const std::string& relative);
-std::string shared_path(const std::string& relative);
 
 // A fresh empty directory under the system temp dir, removed by the caller if it cares.
 std::string make_temp_dir(const std::string& prefix);

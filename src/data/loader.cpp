@@ -160,11 +160,15 @@ void Loader::stop() {
   pipeline_.reset();
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop();
   auto p = std::make_unique<Pipeline>();
   p->epoch = epoch;
   p->batches = epoch_batches(groups_, epoch, options_.sampler);
+  check(first_batch >= 0 && first_batch <= static_cast<int64_t>(p->batches.size()),
+        "loader: first batch " + std::to_string(first_batch) + " outside epoch " +
+            std::to_string(epoch) + " of " + std::to_string(p->batches.size()) + " batches");
+  p->next_claim = p->next_deliver = first_batch;
   p->window = std::max<int64_t>(options_.prefetch_batches, options_.num_workers);
   Pipeline* pp = p.get();
   pipeline_ = std::move(p);

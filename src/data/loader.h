@@ -46,7 +46,9 @@ class Loader {
 
   // start_epoch() and next() are for one consumer thread (the trainer's); the workers are
   // internal. Starts producing `epoch`'s batches (abandoning what is left of the previous one).
-  void start_epoch(int64_t epoch);
+  // From batch number `first_batch` on: a run resumed mid-epoch skips what it already did
+  // without decoding it.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
 
   // The next batch of the current epoch, or std::nullopt when the epoch is done. Rethrows, in
   // sampler order, an exception a worker hit building this batch (an unreadable or undecodable

@@ -17,6 +17,8 @@ void validate(const TransformOptions& options) {
   }
   check(options.flip_prob >= 0 && options.flip_prob <= 1,
         "transform: flip_prob must be in [0, 1], got " + std::to_string(options.flip_prob));
+  check(options.vflip_prob >= 0 && options.vflip_prob <= 1,
+        "transform: vflip_prob must be in [0, 1], got " + std::to_string(options.vflip_prob));
   const JitterOptions& j = options.jitter;
   check(j.brightness >= 0 && j.contrast >= 0 && j.saturation >= 0,
         "transform: jitter strengths must be >= 0");
@@ -42,6 +44,8 @@ TransformParams draw_transform_params(const TransformOptions& options, uint64_t 
   p.brightness = draw_factor(rng, options.jitter.brightness);
   p.contrast = draw_factor(rng, options.jitter.contrast);
   p.saturation = draw_factor(rng, options.jitter.saturation);
+  // Drawn last and only when enabled, so the other draws are the same with or without it.
+  if (options.vflip_prob > 0) p.vflip = rng.uniform() < options.vflip_prob;
   return p;
 }
 
@@ -80,6 +84,15 @@ void flip_boxes(std::vector<Box>& boxes, int width) {
   }
 }
 
+void vflip_boxes(std::vector<Box>& boxes, int height) {
+  const float h = static_cast<float>(height);
+  for (Box& b : boxes) {
+    const float y1 = b.y1;
+    b.y1 = h - b.y2;
+    b.y2 = h - y1;
+  }
+}
+
 TransformedSample transform_image(const cv::Mat& bgr, const TransformParams& params,
                                   const TransformOptions& options, std::vector<Box> boxes,
                                   std::vector<int64_t> labels, std::vector<Box> crowd_boxes) {
@@ -101,6 +114,10 @@ TransformedSample transform_image(const cv::Mat& bgr, const TransformParams& par
   if (params.flip) {
     flip_boxes(boxes, size.width);
     flip_boxes(crowd_boxes, size.width);
+  }
+  if (params.vflip) {
+    vflip_boxes(boxes, size.height);
+    vflip_boxes(crowd_boxes, size.height);
   }
   s.boxes = std::move(boxes);
   s.labels = std::move(labels);
@@ -176,7 +193,7 @@ void write_normalized(const TransformedSample& sample, const TransformOptions& o
   float* const planes[3] = {out, out + plane, out + 2 * plane};
   const float s = p.saturation;
   for (int y = 0; y < h; ++y) {
-    const uint8_t* src = img.ptr<uint8_t>(y);
+    const uint8_t* src = img.ptr<uint8_t>(p.vflip ? h - 1 - y : y);
     float* r = planes[0] + static_cast<size_t>(y) * out_width;
     float* g = planes[1] + static_cast<size_t>(y) * out_width;
     float* b = planes[2] + static_cast<size_t>(y) * out_width;

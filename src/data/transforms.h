@@ -32,6 +32,9 @@ struct TransformOptions {
   std::vector<int> shorter_sides = {800};
   int max_size = 1333;     // cap on the longer side after resizing; <= 0: no cap
   double flip_prob = 0.5;  // probability of a horizontal flip; 0 for evaluation
+  // Probability of a vertical flip (training only: Batch records horizontal flips alone). For
+  // data without an "up", such as cells under a microscope; 0 as in the paper.
+  double vflip_prob = 0.0;
   JitterOptions jitter;    // off by default, as in the paper
   // Normalisation of RGB values in [0, 1]: (v - mean) / std, ImageNet statistics, matching
   // torchvision's pretrained ResNets.
@@ -46,6 +49,7 @@ void validate(const TransformOptions& options);
 struct TransformParams {
   int shorter_side = 800;
   bool flip = false;
+  bool vflip = false;
   float brightness = 1.f;  // multiplies every channel
   float contrast = 1.f;    // blends with the mean grey of the image (1: unchanged)
   float saturation = 1.f;  // blends each pixel with its own grey (0: greyscale, 1: unchanged)
@@ -69,6 +73,9 @@ void scale_boxes(std::vector<Box>& boxes, double scale);
 
 // Mirrors boxes in an image `width` pixels wide: x1' = width - x2, x2' = width - x1.
 void flip_boxes(std::vector<Box>& boxes, int width);
+
+// Mirrors boxes upside down in an image `height` pixels high: y1' = height - y2, ...
+void vflip_boxes(std::vector<Box>& boxes, int height);
 
 // One image after decoding and the geometric transforms, ready for collation. The pixels are
 // resized but not yet flipped or normalised: write_normalized() does both while copying into

@@ -272,6 +272,26 @@ TEST_F(LoaderTest, SameSeedSameBatchesWhateverTheThreadCount) {
   expect_bookkeeping(runs[2], *ds, 32);
 }
 
+TEST_F(LoaderTest, StartingMidEpochGivesTheRemainingBatches) {
+  // A resumed run starts the epoch at its next batch: the same batches as if it had gone on.
+  auto ds = make_dataset(root_, many_specs(11));
+  LoaderOptions o = options();
+  o.sampler.batch_size = 2;
+  o.num_workers = 2;
+  Loader loader(ds, o);
+  const std::vector<Batch> all = all_batches(loader, 0);
+  loader.start_epoch(0, 3);
+  std::vector<Batch> rest;
+  while (auto b = loader.next()) rest.push_back(std::move(*b));
+  ASSERT_EQ(rest.size(), all.size() - 3);
+  for (size_t k = 0; k < rest.size(); ++k) {
+    EXPECT_EQ(rest[k].index, all[k + 3].index);
+    EXPECT_EQ(rest[k].image_ids, all[k + 3].image_ids);
+    EXPECT_TRUE(torch::equal(rest[k].images, all[k + 3].images));
+  }
+  EXPECT_THROW(loader.start_epoch(0, static_cast<int64_t>(all.size()) + 1), Error);
+}
+
 TEST_F(LoaderTest, SeedAndEpochChangeTheOrder) {
   auto ds = make_dataset(root_, many_specs(12));
   auto order = [&](uint64_t seed, int64_t epoch) {

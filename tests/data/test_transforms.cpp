@@ -87,6 +87,50 @@ TEST(Boxes, FlipMirrorsAndSwapsEdges) {
   expect_box(boxes[1], 0, 0, 100, 5);
 }
 
+cv::Mat image_with_rectangle();
+
+TEST(Boxes, VerticalFlipMirrorsRowsAndSwapsEdges) {
+  // In a 50-pixel-high image, rows 20..39 go to 10..29.
+  std::vector<Box> boxes = {{10, 20, 30, 40}};
+  vflip_boxes(boxes, 50);
+  expect_box(boxes[0], 10, 10, 30, 30);
+}
+
+TEST(WriteNormalized, VerticallyFlippedPixelsStayUnderTheBox) {
+  TransformOptions opt;
+  TransformParams p;
+  p.shorter_side = 20;  // no resize
+  p.vflip = true;
+  const TransformedSample s =
+      transform_image(image_with_rectangle(), p, opt, {{5, 2, 15, 8}}, {0}, {});
+  expect_box(s.boxes[0], 5, 12, 15, 18);  // rows 2..7 of 20 go to 12..17
+  std::vector<float> out(3 * 20 * 40);
+  write_normalized(s, opt, out.data(), 20, 40);
+  for (int c = 0; c < 3; ++c) {
+    for (int y = 0; y < 20; ++y) {
+      const bool inside = y >= 12 && y < 18;
+      EXPECT_NEAR(at(out, 20, 40, c, y, 10), normalized(inside ? 255 : 0, c), kTol) << y;
+    }
+  }
+}
+
+TEST(DrawTransformParams, VerticalFlipIsDrawnLastAndOnlyWhenEnabled) {
+  // Turning vertical flips on leaves every other draw as it was (old runs stay reproducible).
+  TransformOptions off, on;
+  off.shorter_sides = on.shorter_sides = {300, 400, 500};
+  on.vflip_prob = 0.5;
+  int flipped = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const TransformParams a = draw_transform_params(off, seed), b = draw_transform_params(on, seed);
+    EXPECT_EQ(a.shorter_side, b.shorter_side);
+    EXPECT_EQ(a.flip, b.flip);
+    EXPECT_FALSE(a.vflip);
+    flipped += b.vflip;
+  }
+  EXPECT_GT(flipped, 60);
+  EXPECT_LT(flipped, 140);
+}
+
 TEST(TransformImage, ResizeThenFlipMovesBoxes) {
   // BCCD annotation 1: bbox [67, 314, 219, 166] in a 640x480 image, to shorter side 384
   // (scale 0.8, width 512), flipped: x1 = 512 - 228.8 = 283.2, x2 = 512 - 53.6 = 458.4.

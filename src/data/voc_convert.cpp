@@ -4,7 +4,6 @@
 #include "data/voc_convert.h"
 
 #include <tinyxml2.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -22,6 +21,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 
 namespace focaldet::data {
@@ -230,24 +230,6 @@ ordered_json split_to_coco(const std::vector<std::string>& ids,
                       {"categories", std::move(cats)}};
 }
 
-// Temp file in the same folder + rename: a reader never sees half a file.
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(tmp.string() + ": cannot write: " + std::strerror(errno));
-    out << text;
-    out.flush();
-    if (!out) throw Error(tmp.string() + ": write failed: " + std::strerror(errno));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(path.string() + ": cannot replace: " + ec.message());
-  }
-}
-
 }  // namespace
 
 std::vector<VocSplitSummary> convert_voc(const std::string& voc_root, const std::string& out_dir,
@@ -329,7 +311,7 @@ std::vector<VocSplitSummary> convert_voc(const std::string& voc_root, const std:
     summary.split = splits[s];
     summary.path = (fs::path(out_dir) / ("instances_" + splits[s] + ".json")).string();
     const ordered_json coco = split_to_coco(split_ids[s], xml, categories, summary);
-    write_atomically(summary.path, coco.dump());
+    write_file_atomic(summary.path, coco.dump());  // a reader never sees half a file
     summaries.push_back(std::move(summary));
   }
   return summaries;

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "eval/atomic_file.h"
+#include "common/atomic_file.h"
 
 namespace focaldet::eval {
 

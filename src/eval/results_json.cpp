@@ -15,8 +15,8 @@
 #include <system_error>
 #include <thread>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
-#include "eval/atomic_file.h"
 
 namespace focaldet::eval {
 namespace {

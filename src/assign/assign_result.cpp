@@ -9,28 +9,30 @@ namespace focaldet::assign {
 
 int64_t AssignResult::num_pos() const { return (matched_gt >= 0).sum().item<int64_t>(); }
 
-SplitGroundTruth split_ground_truth(const GroundTruth& gt, const char* fn) {
+namespace {
+
+std::string sizes_of(const at::Tensor& t) {
+  return t.defined() ? c10::str(t.sizes()) : std::string("undefined");
+}
+
+}  // namespace
+
+GroundTruth validate_ground_truth(const GroundTruth& gt, const char* fn) {
   const std::string name(fn);
   check(gt.boxes.defined() && gt.boxes.dim() == 2 && gt.boxes.size(1) == 4,
-        name + ": gt boxes must be [G, 4], got " +
-            (gt.boxes.defined() ? c10::str(gt.boxes.sizes()) : std::string("undefined")));
+        name + ": gt boxes must be [G, 4], got " + sizes_of(gt.boxes));
   const int64_t g = gt.boxes.size(0);
   check(gt.labels.defined() && gt.labels.dim() == 1 && gt.labels.size(0) == g,
-        name + ": gt labels must be [" + std::to_string(g) + "], got " +
-            (gt.labels.defined() ? c10::str(gt.labels.sizes()) : std::string("undefined")));
-  SplitGroundTruth out;
-  at::Tensor regular = at::ones({g}, at::kBool);
-  if (gt.crowd.defined()) {
-    check(gt.crowd.dim() == 1 && gt.crowd.size(0) == g, name + ": gt crowd flags must be [" +
-                                                            std::to_string(g) + "], got " +
-                                                            c10::str(gt.crowd.sizes()));
-    regular = gt.crowd.to(at::kCPU, at::kBool).logical_not();
-  }
-  out.index = at::nonzero(regular).view(-1);
-  const at::Tensor boxes = gt.boxes.to(at::kCPU, at::kFloat);
-  out.boxes = boxes.index_select(0, out.index);
-  out.labels = gt.labels.to(at::kCPU, at::kLong).index_select(0, out.index);
-  out.crowd_boxes = boxes.index_select(0, at::nonzero(regular.logical_not()).view(-1));
+        name + ": gt labels must be [" + std::to_string(g) + "], got " + sizes_of(gt.labels));
+  // An empty crowd tensor of any shape (e.g. [0] from a batch without crowd regions) is none.
+  const bool has_crowd = gt.crowd_boxes.defined() && gt.crowd_boxes.numel() > 0;
+  check(!has_crowd || (gt.crowd_boxes.dim() == 2 && gt.crowd_boxes.size(1) == 4),
+        name + ": gt crowd_boxes must be [K, 4], got " + sizes_of(gt.crowd_boxes));
+  GroundTruth out;
+  out.boxes = gt.boxes.to(at::kCPU, at::kFloat);
+  out.labels = gt.labels.to(at::kCPU, at::kLong);
+  out.crowd_boxes =
+      has_crowd ? gt.crowd_boxes.to(at::kCPU, at::kFloat) : at::zeros({0, 4}, at::kFloat);
   return out;
 }
 
@@ -50,9 +52,9 @@ at::Tensor labels_from_matches(const at::Tensor& matched_gt, const at::Tensor& g
 }
 
 void finish_assignment(AssignResult& result, const GroundTruth& gt, const at::Tensor& anchors,
-                       const at::Tensor& crowd_boxes, double crowd_ioa, const at::Device& device) {
-  result.labels = labels_from_matches(result.matched_gt, gt.labels.to(at::kCPU, at::kLong));
-  ignore_crowd_overlaps(result, anchors, crowd_boxes, crowd_ioa);
+                       double crowd_ioa, const at::Device& device) {
+  result.labels = labels_from_matches(result.matched_gt, gt.labels);
+  ignore_crowd_overlaps(result, anchors, gt.crowd_boxes, crowd_ioa);
   result.matched_gt = result.matched_gt.to(device);
   result.labels = result.labels.to(device);
 }

@@ -17,20 +17,18 @@ struct AssignResult {
   int64_t num_pos() const;
 };
 
-// gt inputs of one image, as the data loader gives them.
+// gt of one image in the shape data::Batch carries it (image i: boxes[i], labels[i],
+// crowd_boxes[i]), so the trainer passes the batch's tensors straight through.
 struct GroundTruth {
-  at::Tensor boxes;   // [G, 4] float (x1, y1, x2, y2), input pixels
-  at::Tensor labels;  // [G] int64 contiguous class index
-  at::Tensor crowd;   // [G] bool, true for crowd regions; undefined means none
+  at::Tensor boxes;        // [G, 4] float (x1, y1, x2, y2), input pixels: the objects
+  at::Tensor labels;       // [G] int64 contiguous class index
+  at::Tensor crowd_boxes;  // [K, 4] float, iscrowd regions (never matched, only ignored);
+                           // undefined or empty means none
 };
 
-// Validates shapes and splits gt into regular boxes (with their original indices) and crowd
-// regions. `fn` names the caller in errors.
-struct SplitGroundTruth {
-  at::Tensor boxes, labels, index;  // regular boxes [R, 4], their labels [R], original index [R]
-  at::Tensor crowd_boxes;           // [K, 4]
-};
-SplitGroundTruth split_ground_truth(const GroundTruth& gt, const char* fn);
+// Checks the shapes of `gt` and returns it on the CPU (boxes and crowd_boxes float, labels
+// int64, crowd_boxes [0, 4] when undefined). `fn` names the caller in errors.
+GroundTruth validate_ground_truth(const GroundTruth& gt, const char* fn);
 
 // Anchors that would be background but overlap a crowd region (intersection / anchor area
 // > crowd_ioa) become kIgnore: an object inside a crowd region is neither a target nor a
@@ -42,10 +40,10 @@ void ignore_crowd_overlaps(AssignResult& result, const at::Tensor& anchors,
 at::Tensor labels_from_matches(const at::Tensor& matched_gt, const at::Tensor& gt_labels);
 
 // The common end of the assigners: `result.matched_gt` ([A] int64 on the CPU, indices into
-// gt) is set; fills `result.labels` from gt.labels (labels_from_matches), ignores anchors in
-// crowd regions (ignore_crowd_overlaps, with the CPU float `anchors`) and moves both tensors
-// to `device` (the caller's anchors' device).
+// gt.boxes) is set; fills `result.labels` from gt.labels (labels_from_matches), ignores anchors
+// in gt.crowd_boxes (ignore_crowd_overlaps, with the CPU float `anchors`) and moves both
+// tensors to `device` (the caller's anchors' device). `gt` is validate_ground_truth's output.
 void finish_assignment(AssignResult& result, const GroundTruth& gt, const at::Tensor& anchors,
-                       const at::Tensor& crowd_boxes, double crowd_ioa, const at::Device& device);
+                       double crowd_ioa, const at::Device& device);
 
 }  // namespace focaldet::assign

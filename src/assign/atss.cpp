@@ -20,20 +20,20 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
                                          std::to_string(total) + " but there are " +
                                          std::to_string(anchors_in.size(0)) + " anchors");
   check(o.top_k > 0, "assign_atss: top_k must be > 0, got " + std::to_string(o.top_k));
-  const SplitGroundTruth split = split_ground_truth(gt, "assign_atss");
+  const GroundTruth truth = validate_ground_truth(gt, "assign_atss");
   const at::Device device = anchors_in.device();
   const at::Tensor anchors = anchors_in.to(at::kCPU, at::kFloat);
   const int64_t a = anchors.size(0);
-  const int64_t r = split.boxes.size(0);
+  const int64_t r = truth.boxes.size(0);
 
   AssignResult result;
   result.matched_gt = at::full({a}, kBackground, at::kLong);
   if (r > 0 && a > 0) {
-    const at::Tensor iou = anchors::box_iou(split.boxes, anchors);  // [R, A]
+    const at::Tensor iou = anchors::box_iou(truth.boxes, anchors);  // [R, A]
     const at::Tensor acx = (anchors.select(1, 0) + anchors.select(1, 2)) / 2;
     const at::Tensor acy = (anchors.select(1, 1) + anchors.select(1, 3)) / 2;
-    const at::Tensor gcx = (split.boxes.select(1, 0) + split.boxes.select(1, 2)) / 2;
-    const at::Tensor gcy = (split.boxes.select(1, 1) + split.boxes.select(1, 3)) / 2;
+    const at::Tensor gcx = (truth.boxes.select(1, 0) + truth.boxes.select(1, 2)) / 2;
+    const at::Tensor gcy = (truth.boxes.select(1, 1) + truth.boxes.select(1, 3)) / 2;
     const at::Tensor dist = at::sqrt((gcx.unsqueeze(1) - acx.unsqueeze(0)).pow(2) +
                                      (gcy.unsqueeze(1) - acy.unsqueeze(0)).pow(2));  // [R, A]
     // Candidates: the top_k nearest anchors of every level (all of a level if it has fewer).
@@ -57,7 +57,7 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
     // Centre strictly inside the box: min(l, t, r, b) > margin.
     const at::Tensor cx = acx.index_select(0, cand.reshape(-1)).view_as(cand);
     const at::Tensor cy = acy.index_select(0, cand.reshape(-1)).view_as(cand);
-    const at::Tensor gb = split.boxes;
+    const at::Tensor gb = truth.boxes;
     const at::Tensor l = cx - gb.select(1, 0).unsqueeze(1);
     const at::Tensor t = cy - gb.select(1, 1).unsqueeze(1);
     const at::Tensor rr = gb.select(1, 2).unsqueeze(1) - cx;
@@ -70,9 +70,9 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
     claimed.scatter_(1, cand, at::where(positive, cand_iou, at::full_like(cand_iou, -1.0f)));
     auto [best, best_gt] = claimed.max(0);
     const at::Tensor pos = best >= 0;
-    result.matched_gt = at::where(pos, split.index.index_select(0, best_gt), result.matched_gt);
+    result.matched_gt = at::where(pos, best_gt, result.matched_gt);
   }
-  finish_assignment(result, gt, anchors, split.crowd_boxes, o.crowd_ioa, device);
+  finish_assignment(result, truth, anchors, o.crowd_ioa, device);
   return result;
 }
 

@@ -17,8 +17,8 @@ struct MaxIoUOptions {
                                     // than this fraction of their area are ignored
 };
 
-// anchors: [A, 4] float. Returns matched_gt / labels [A] (indices into gt.boxes, crowd regions
-// never matched). No regular gt: everything is background (crowd overlaps ignored).
+// anchors: [A, 4] float. Returns matched_gt / labels [A] (indices into gt.boxes; crowd regions
+// are never matched). No gt boxes: everything is background (crowd overlaps ignored).
 AssignResult assign_max_iou(const at::Tensor& anchors, const GroundTruth& gt,
                             const MaxIoUOptions& options = {});
 

@@ -83,8 +83,9 @@ TEST(Atss, CandidateCentreMustLieInsideTheBox) {
 
 TEST(Atss, CrowdRegionIgnoresBackgroundUnderIt) {
   // The object of the first test plus a crowd region over a3 only: a3 becomes ignored.
-  const at::Tensor gt = at::tensor({0.f, 0.f, 10.f, 10.f, 0.f, 16.5f, 9.f, 30.f}).view({2, 4});
-  const GroundTruth truth{gt, at::tensor({4, 4}, at::kLong), at::tensor({0, 1}).to(at::kBool)};
+  const at::Tensor gt = at::tensor({0.f, 0.f, 10.f, 10.f}).view({1, 4});
+  const at::Tensor crowd = at::tensor({0.f, 16.5f, 9.f, 30.f}).view({1, 4});
+  const GroundTruth truth{gt, at::tensor({4}, at::kLong), crowd};
   const AssignResult r = assign_atss(atss_anchors(), kLevels, truth, top2());
   EXPECT_TRUE(at::equal(r.matched_gt, at::tensor({0, -1, -1, -2, -1, -1}, at::kLong)));
 }

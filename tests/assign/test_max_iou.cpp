@@ -82,12 +82,13 @@ TEST(MaxIoU, BetweenThresholdsIsIgnoredAndLowQualityKept) {
 }
 
 TEST(MaxIoU, CrowdRegionMakesOverlappingBackgroundIgnored) {
-  // gt 0: an object on anchor 0. gt 1: a crowd region [8, 0, 45, 45] that overlaps anchors
-  // 0, 1 and 2 but not 3. Anchor 0 stays positive (its object is not the crowd); anchors 1 and
-  // 2 would be background and become ignored; anchor 3 stays background. The crowd region is
-  // never a match, even for the anchor it overlaps most.
-  const at::Tensor gt = at::tensor({0.f, 0.f, 10.f, 10.f, 8.f, 0.f, 45.f, 45.f}).view({2, 4});
-  const GroundTruth truth{gt, at::tensor({2, 2}, at::kLong), at::tensor({0, 1}).to(at::kBool)};
+  // gt 0: an object on anchor 0. A crowd region [8, 0, 45, 45] that overlaps anchors 0, 1 and
+  // 2 but not 3. Anchor 0 stays positive (its object is not the crowd); anchors 1 and 2 would
+  // be background and become ignored; anchor 3 stays background. The crowd region is never a
+  // match, even for the anchor it overlaps most.
+  const at::Tensor gt = at::tensor({0.f, 0.f, 10.f, 10.f}).view({1, 4});
+  const at::Tensor crowd = at::tensor({8.f, 0.f, 45.f, 45.f}).view({1, 4});
+  const GroundTruth truth{gt, at::tensor({2}, at::kLong), crowd};
   const AssignResult r = assign_max_iou(hand_anchors(), truth);
   EXPECT_TRUE(at::equal(r.matched_gt, at::tensor({0, -2, -2, -1}, at::kLong)));
   EXPECT_TRUE(at::equal(r.labels, at::tensor({2, -2, -2, -1}, at::kLong)));
@@ -102,6 +103,32 @@ TEST(MaxIoU, NoObjectsMeansAllBackground) {
   const AssignResult r =
       assign_max_iou(hand_anchors(), {at::zeros({0, 4}), at::zeros({0}, at::kLong), {}});
   EXPECT_TRUE(at::equal(r.labels, at::full({4}, -1, at::kLong)));
+}
+
+TEST(MaxIoU, OnlyCrowdMeansBackgroundAndIgnored) {
+  // No objects, the crowd region of the test above: anchors 0, 1, 2 lie partly inside it.
+  const at::Tensor crowd = at::tensor({8.f, 0.f, 45.f, 45.f}).view({1, 4});
+  const AssignResult r =
+      assign_max_iou(hand_anchors(), {at::zeros({0, 4}), at::zeros({0}, at::kLong), crowd});
+  EXPECT_TRUE(at::equal(r.matched_gt, at::tensor({-2, -2, -2, -1}, at::kLong)));
+  EXPECT_TRUE(at::equal(r.labels, at::tensor({-2, -2, -2, -1}, at::kLong)));
+}
+
+TEST(MaxIoU, EmptyCrowdTensorOfAnyShapeIsNone) {
+  // A batch without crowd regions may carry [0, 4] or [0]; both mean none.
+  const at::Tensor gt = at::tensor({0.f, 0.f, 10.f, 10.f}).view({1, 4});
+  const at::Tensor labels = at::tensor({1}, at::kLong);
+  const at::Tensor want = at::tensor({0, -1, -1, -1}, at::kLong);
+  EXPECT_TRUE(
+      at::equal(assign_max_iou(hand_anchors(), {gt, labels, at::zeros({0, 4})}).matched_gt, want));
+  EXPECT_TRUE(
+      at::equal(assign_max_iou(hand_anchors(), {gt, labels, at::zeros({0})}).matched_gt, want));
+}
+
+TEST(MaxIoU, RejectsCrowdBoxesNotKBy4) {
+  const at::Tensor gt = at::tensor({0.f, 0.f, 10.f, 10.f}).view({1, 4});
+  EXPECT_THROW(assign_max_iou(hand_anchors(), {gt, at::tensor({1}, at::kLong), at::zeros({2, 3})}),
+               Error);
 }
 
 TEST(MaxIoU, RejectsMismatchedLabels) {

@@ -1,15 +1,18 @@
 #pragma once
 // What an assigner says about each anchor of one image; `labels` is exactly the target the
-// classification losses take (src/loss: class index, -1 background, -2 ignore).
+// classification losses take (src/loss: class index, kBackground, kIgnore; common/targets.h).
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
 #include <cstdint>
 
+#include "common/targets.h"
+
 namespace focaldet::assign {
 
-inline constexpr int64_t kBackground = -1;
-inline constexpr int64_t kIgnore = -2;
+// The codes of common/targets.h, also spelled assign::kBackground / assign::kIgnore.
+using focaldet::kBackground;
+using focaldet::kIgnore;
 
 struct AssignResult {
   at::Tensor matched_gt;  // [A] int64: index into the image's gt boxes, or kBackground / kIgnore

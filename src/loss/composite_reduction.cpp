@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "common/targets.h"
+
 namespace focaldet::loss::detail {
 
 torch::Tensor reduce_with_breakdown(const torch::Tensor& loss, const torch::Tensor& targets,
@@ -16,7 +18,7 @@ torch::Tensor reduce_with_breakdown(const torch::Tensor& loss, const torch::Tens
     torch::NoGradGuard no_grad;
     const auto row = (loss.dim() == 2 ? loss.detach().sum(1) : loss.detach()).to(torch::kDouble);
     const auto positive = targets.ge(0);
-    const auto negative = targets.eq(-1);
+    const auto negative = targets.eq(kBackground);
     const auto easy = negative & all_below_easy;
     const auto hard = negative & ~all_below_easy;
     breakdown->loss_pos = (row * positive).sum().item<double>() / divisor;
@@ -25,7 +27,7 @@ torch::Tensor reduce_with_breakdown(const torch::Tensor& loss, const torch::Tens
     breakdown->num_pos = positive.sum().item<int64_t>();
     breakdown->num_neg_easy = easy.sum().item<int64_t>();
     breakdown->num_neg_hard = hard.sum().item<int64_t>();
-    breakdown->num_ignored = targets.eq(-2).sum().item<int64_t>();
+    breakdown->num_ignored = targets.eq(kIgnore).sum().item<int64_t>();
   }
   switch (reduction) {
     case Reduction::None:

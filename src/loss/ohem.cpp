@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/targets.h"
 #include "loss/sigmoid_focal.h"
 
 namespace focaldet::loss {
@@ -31,19 +32,19 @@ torch::Tensor ohem_select(const torch::Tensor& logits, const torch::Tensor& targ
   const int64_t per_image = logits.size(0) / options.images;
   for (int64_t b = 0; b < options.images; ++b) {
     const auto t = targets.narrow(0, b * per_image, per_image);
-    const auto negative = t.eq(-1);
+    const auto negative = t.eq(kBackground);
     const int64_t num_pos = t.ge(0).sum().item<int64_t>();
     const int64_t num_neg = negative.sum().item<int64_t>();
     const auto keep = std::min<int64_t>(
         num_neg,
         static_cast<int64_t>(std::floor(options.neg_pos_ratio * static_cast<double>(num_pos))));
     auto out = kept.narrow(0, b * per_image, per_image);
-    out.masked_fill_(negative, -2);  // drop every negative, then restore the hardest
+    out.masked_fill_(negative, kIgnore);  // drop every negative, then restore the hardest
     if (keep == 0) continue;
     const auto l = anchor_loss.narrow(0, b * per_image, per_image)
                        .masked_fill(~negative, -std::numeric_limits<double>::infinity());
     const auto hardest = std::get<1>(l.topk(keep));
-    out.index_fill_(0, hardest, -1);
+    out.index_fill_(0, hardest, kBackground);
   }
   return kept;
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/targets.h"
 #include "loss/composite_reduction.h"
 #include "loss/sigmoid_focal_kernel.h"
 
@@ -147,7 +148,7 @@ void check_loss_inputs(const torch::Tensor& logits, const torch::Tensor& targets
   const torch::Tensor t = targets.to(torch::kCPU).contiguous();  // [N] int64: a small copy
   const int64_t* p = t.data_ptr<int64_t>();
   for (int64_t i = 0; i < t.numel(); ++i) {
-    if (p[i] < -2 || p[i] >= classes) {
+    if ((p[i] < 0 && p[i] != kBackground && p[i] != kIgnore) || p[i] >= classes) {
       throw Error(name + ": targets[" + std::to_string(i) + "] = " + std::to_string(p[i]) +
                   " is out of range: expected a class in [0, " + std::to_string(classes) +
                   "), -1 (background) or -2 (ignored)");
@@ -172,7 +173,7 @@ torch::Tensor sigmoid_focal_loss_composite(const torch::Tensor& logits,
   const int64_t classes = logits.size(1);
   const auto positive =
       torch::arange(classes, targets.options()).unsqueeze(0).eq(targets.unsqueeze(1));
-  const auto valid = targets.ne(-2);
+  const auto valid = targets.ne(kIgnore);
   // z = s x with s = +1 for the target class, -1 otherwise; p_t = sigmoid(z).
   const auto z = torch::where(positive, logits, -logits);
   const auto log_pt = at::log_sigmoid(z);

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/targets.h"
 #include "loss/fast_math.h"
 
 namespace focaldet::loss::detail {
@@ -108,7 +109,7 @@ FocalSums focal_rows(const T* logits, const int64_t* targets, T* loss_out, T* gr
     const T* x = logits + i * C;
     T* out = kWriteLoss ? loss_out + i * C : nullptr;
     T* grad = kWriteGrad ? grad_out + i * C : nullptr;
-    if (target == -2) {
+    if (target == kIgnore) {
       if constexpr (kWriteLoss) std::fill(out, out + C, T(0));
       if constexpr (kWriteGrad) std::fill(grad, grad + C, T(0));
       ++sums.num_ignored;
@@ -161,7 +162,7 @@ FocalSums focal_flat(const T* logits, const int64_t* targets, T* loss_out, T* gr
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t target = targets[i0 + r];
       T* row = loss + r * C;
-      if (target == -2) {
+      if (target == kIgnore) {
         std::fill(row, row + C, T(0));
         if constexpr (kWriteGrad) std::fill(grad + r * C, grad + (r + 1) * C, T(0));
         ++sums.num_ignored;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/targets.h"
 #include "loss/composite_reduction.h"
 
 namespace focaldet::loss {
@@ -18,11 +19,11 @@ torch::Tensor softmax_focal_loss(const torch::Tensor& logits, const torch::Tenso
   const int64_t classes = logits.size(1) - 1;
   check_loss_inputs(logits, targets, classes, "softmax_focal_loss");
 
-  const auto valid = targets.ne(-2);
+  const auto valid = targets.ne(kIgnore);
   const auto positive = targets.ge(0);
   // Background is column C; ignored rows point at column 0 and are masked out below.
-  const auto column =
-      torch::where(targets.eq(-1), torch::full_like(targets, classes), targets.clamp_min(0));
+  const auto column = torch::where(targets.eq(kBackground), torch::full_like(targets, classes),
+                                   targets.clamp_min(0));
   const auto log_p = at::log_softmax(logits, 1);
   const auto log_pt = log_p.gather(1, column.unsqueeze(1)).squeeze(1);
   auto loss = -log_pt;

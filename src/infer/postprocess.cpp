@@ -22,10 +22,13 @@ std::vector<Detections> postprocess(const at::Tensor& cls_logits, const at::Tens
             std::to_string(o.topk_per_level) + " and " + std::to_string(o.max_detections));
   check(std::isfinite(o.score_thresh) && std::isfinite(o.nms_thresh),
         "postprocess: score_thresh and nms_thresh must be finite");
-  check(cls_logits.dim() == 3,
-        "postprocess: cls_logits must be [B, A, C], got " + c10::str(cls_logits.sizes()));
+  check(cls_logits.dim() == 3 && (!o.softmax_background || cls_logits.size(2) >= 2),
+        std::string("postprocess: cls_logits must be ") +
+            (o.softmax_background ? "[B, A, C+1] with C >= 1 (softmax_background)" : "[B, A, C]") +
+            ", got " + c10::str(cls_logits.sizes()));
   const int64_t batch = cls_logits.size(0), num_anchors = cls_logits.size(1);
-  const int64_t num_classes = cls_logits.size(2);
+  // Softmax focal's background is the last column (loss/softmax_focal.h): classes are 0..C-1.
+  const int64_t num_classes = cls_logits.size(2) - (o.softmax_background ? 1 : 0);
   check(box_deltas.dim() == 3 && box_deltas.size(0) == batch && box_deltas.size(1) == num_anchors &&
             box_deltas.size(2) == 4,
         "postprocess: box_deltas must be [" + std::to_string(batch) + ", " +
@@ -53,7 +56,10 @@ std::vector<Detections> postprocess(const at::Tensor& cls_logits, const at::Tens
       const at::Tensor level_anchors = anchors.slice(0, start, start + n);
       start += n;
       // Scores of every (anchor, class) pair, flattened anchor-major as torchvision does.
-      const at::Tensor s = at::sigmoid(logits).flatten();
+      const at::Tensor s =
+          o.softmax_background
+              ? at::softmax(logits, /*dim=*/1).slice(/*dim=*/1, 0, num_classes).reshape({-1})
+              : at::sigmoid(logits).flatten();
       const at::Tensor candidates = at::nonzero(s > o.score_thresh).view(-1);
       const int64_t k = std::min<int64_t>(o.topk_per_level, candidates.size(0));
       auto [top_scores, top] = s.index_select(0, candidates).topk(k);

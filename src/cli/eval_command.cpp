@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cli/commands.h"
 #include "common/error.h"
@@ -20,6 +21,11 @@ namespace focaldet::cli {
 namespace {
 
 struct EvalArgs {
+  std::string config;  // with --checkpoint: run the model on a split of the config's data
+  std::string checkpoint;
+  std::string split = "val";
+  std::string out_dir;
+  std::vector<std::string> overrides;
   std::string annotations;
   std::string detections;
   std::string json_out;
@@ -30,7 +36,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void run_eval(const EvalArgs& args) {
+void run_eval_files(const EvalArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   double gt_seconds = 0;
   // The two files are parsed at the same time, one per core.
@@ -75,17 +81,42 @@ void run_eval(const EvalArgs& args) {
   }
 }
 
+void run_eval(const EvalArgs& args) {
+  if (!args.config.empty() || !args.checkpoint.empty()) {
+    check(!args.config.empty() && !args.checkpoint.empty(),
+          "eval: CONFIG and --checkpoint go together");
+    check(args.annotations.empty() && args.detections.empty(),
+          "eval: give CONFIG --checkpoint, or --annotations with --detections, not both");
+    EvalCheckpointArgs a{args.config, args.checkpoint, args.split, args.out_dir, args.json_out,
+                         args.overrides};
+    run_eval_checkpoint(a);
+    return;
+  }
+  check(!args.annotations.empty() && !args.detections.empty(),
+        "eval: --annotations and --detections are required (or CONFIG --checkpoint CKPT)");
+  run_eval_files(args);
+}
+
 }  // namespace
 
 void register_eval_command(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "eval", "Evaluate COCO results (bbox) against COCO ground truth, as pycocotools does");
+      "eval",
+      "Evaluate COCO results (bbox) against COCO ground truth, as pycocotools does: "
+      "--annotations GT --detections DETS, or CONFIG --checkpoint CKPT [--split test]");
+  cmd->add_option("CONFIG", args->config, "YAML config of a trained model (with --checkpoint)");
+  cmd->add_option("--checkpoint", args->checkpoint, "checkpoint to evaluate (checkpoints/*.pt)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--split", args->split, "split of the config's data: train, val or test")
+      ->check(CLI::IsMember({"train", "val", "test"}));
+  cmd->add_option("--out", args->out_dir,
+                  "folder for detections_<split>.json and metrics_<split>.json (default: the "
+                  "checkpoint's run dir)");
+  cmd->add_option("--set", args->overrides, "override a config key (repeatable)");
   cmd->add_option("--annotations", args->annotations, "COCO instances json (ground truth)")
-      ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--detections", args->detections, "COCO results json (a list of detections)")
-      ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--json", args->json_out,
                   "write the 12 stats by name and AP per category id to this json");

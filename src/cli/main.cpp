@@ -2,6 +2,7 @@
 // in its own file in src/cli/ and registers itself with a register_*_command(app) function
 // (see commands.h); its callback runs during parse.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <exception>
@@ -12,6 +13,9 @@
 #include "focaldet/version.h"
 
 int main(int argc, char** argv) {
+  // Results go to stdout; logs and errors to stderr, so `focaldet eval ... > report.txt` still
+  // shows an error.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("focaldet"));
   CLI::App app{"focaldet: train and evaluate RetinaNet-style detectors, and compare focal loss "
                "with cross-entropy"};
   app.set_version_flag("--version", std::string("focaldet ") + focaldet::kVersion);
@@ -21,13 +25,15 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const focaldet::cli::ExitStatus& status) {
+    return status.code;
   } catch (const focaldet::Error& e) {
-    spdlog::error("{}", e.what());
+    spdlog::error("{}", e.what());  // bad input: the message names the file, line or key
     return 2;
   } catch (const std::exception& e) {
-    // LibTorch (c10::Error), OpenCV and the standard library: still a message, never a crash.
+    // Training diverged, LibTorch (c10::Error), OpenCV, the standard library: a message, exit 1.
     spdlog::error("{}", e.what());
-    return 2;
+    return 1;
   }
   if (app.get_subcommands().empty()) std::cout << app.help();
   return 0;

@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -112,7 +115,38 @@ void sync_folder(const std::string& path, const fs::path& dir) {
   if (rc != 0 && err != EINVAL) fail(path, "cannot sync its folder", err);
 }
 
+// Fault injection for the crash tests (tests/train): FOCALDET_FAULT_KILL_IN_WRITE=NAME@N makes
+// the N-th write of a file named NAME by this process die by SIGKILL with half of the contents
+// in its temp file, as a kill at the worst moment would. Unset (always, outside tests): nothing.
+void maybe_kill_midway(const std::string& name, int fd, std::string_view contents) {
+  static const char* spec = std::getenv("FOCALDET_FAULT_KILL_IN_WRITE");
+  if (spec == nullptr) return;
+  const std::string s(spec);
+  const auto at = s.rfind('@');
+  if (at == std::string::npos || s.substr(0, at) != name) return;
+  static std::atomic<int> writes{0};
+  if (++writes != std::atoi(s.c_str() + at + 1)) return;
+  const auto half = static_cast<ssize_t>(contents.size() / 2);
+  if (::write(fd, contents.data(), half) == half) ::fsync(fd);
+  ::raise(SIGKILL);
+}
+
 }  // namespace
+
+int remove_stale_temp_files(const std::string& folder) {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const std::string n = entry.path().filename().string();
+    // `.<name>.tmp.XXXXXX`, as create_temp names them.
+    const auto tmp = n.rfind(".tmp.");
+    if (n.size() > 1 && n[0] == '.' && tmp != std::string::npos && tmp > 0 &&
+        n.size() - tmp == 11 && entry.is_regular_file()) {
+      removed += fs::remove(entry.path(), ec) ? 1 : 0;
+    }
+  }
+  return removed;
+}
 
 void write_file_atomic(const std::string& path, std::string_view contents) {
   const fs::path target(path);
@@ -140,6 +174,7 @@ void write_file_atomic(const std::string& path, std::string_view contents) {
     const int err = errno;
     fail(path, "cannot copy its permissions to the temp file", err);
   }
+  maybe_kill_midway(name, temp.fd(), contents);
   write_all(path, temp.fd(), contents);
   if (::fsync(temp.fd()) != 0) {
     const int err = errno;

@@ -16,4 +16,8 @@ namespace focaldet {
 // replaced.
 void write_file_atomic(const std::string& path, std::string_view contents);
 
+// Removes the temp files (`.<name>.tmp.XXXXXX`) that writers killed mid-write left in `folder`
+// (only call it on a folder this process owns, e.g. a run dir being resumed); returns how many.
+int remove_stale_temp_files(const std::string& folder);
+
 }  // namespace focaldet

@@ -1,0 +1,48 @@
+// `focaldet eval CONFIG --checkpoint CKPT [--split test]`: runs a trained model on a split and
+// evaluates it as pycocotools would.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "config/config_io.h"
+#include "eval/eval_report.h"
+#include "eval/results_json.h"
+#include "train/checkpoint.h"
+#include "train/evaluate_split.h"
+#include "train/from_config.h"
+
+namespace focaldet::cli {
+
+void run_eval_checkpoint(const EvalCheckpointArgs& args) {
+  const config::Config c = config::load_config(args.config, args.overrides);
+  const int threads = train::apply_threads(c);
+  const auto gt = train::read_split(c, args.split, /*for_training=*/false);
+  auto detector = train::make_detector(c, static_cast<int64_t>(gt->categories.size()));
+  const train::TrainState state = train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
+  spdlog::info("evaluating {} (iteration {}) on the {} split: {} images", args.checkpoint,
+               state.iteration, args.split, gt->images.size());
+  const train::SplitEvaluation e =
+      train::evaluate_split(*detector, gt, train::eval_loader_options(c), threads);
+  std::cout << eval::format_report(e.result) << std::flush;
+
+  namespace fs = std::filesystem;
+  // Default output folder: the run dir the checkpoint lives in (run/checkpoints/x.pt -> run).
+  const fs::path ckpt_dir = fs::path(args.checkpoint).parent_path();
+  const fs::path out = !args.out_dir.empty()               ? fs::path(args.out_dir)
+                       : ckpt_dir.filename() == "checkpoints" ? ckpt_dir.parent_path()
+                                                              : ckpt_dir;
+  std::error_code ec;
+  fs::create_directories(out.empty() ? fs::path(".") : out, ec);
+  const std::string dets = (out / ("detections_" + args.split + ".json")).string();
+  eval::write_results(dets, e.detections);
+  const std::string metrics = args.json_out.empty()
+                                  ? (out / ("metrics_" + args.split + ".json")).string()
+                                  : args.json_out;
+  eval::write_metrics_json(metrics, e.result);
+  spdlog::info("{} detections -> {}; metrics -> {} ({:.1f} img/s inference)", e.detections.size(),
+               dets, metrics, e.images_per_second);
+}
+
+}  // namespace focaldet::cli

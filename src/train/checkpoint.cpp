@@ -1,0 +1,91 @@
+#include "train/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+
+namespace focaldet::train {
+namespace {
+
+// c10::Error messages carry a C++ stack trace after the first line; users need the first line.
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+torch::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat64); }
+torch::Tensor scalar(int64_t v) { return torch::tensor(v, torch::kInt64); }
+
+template <typename T>
+T read_scalar(torch::serialize::InputArchive& archive, const char* key) {
+  torch::Tensor t;
+  archive.read(key, t);
+  return t.item<T>();
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model,
+                     const torch::optim::Optimizer* optimizer, const TrainState& state) {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model_archive;
+  model.save(model_archive);
+  archive.write("model", model_archive);
+  if (optimizer != nullptr) {
+    torch::serialize::OutputArchive optimizer_archive;
+    optimizer->save(optimizer_archive);
+    archive.write("optimizer", optimizer_archive);
+  }
+  archive.write("iteration", scalar(state.iteration));
+  archive.write("epoch", scalar(state.epoch));
+  archive.write("batch_in_epoch", scalar(state.batch_in_epoch));
+  archive.write("elapsed_seconds", scalar(state.elapsed_seconds));
+  archive.write("normalizer", scalar(state.normalizer));
+  archive.write("best_ap", scalar(state.best_ap));
+  archive.write("best_iteration", scalar(state.best_iteration));
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
+                           torch::optim::Optimizer* optimizer) {
+  std::ifstream in(path, std::ios::binary);
+  check(in.good(), path + ": cannot open checkpoint");
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  TrainState s;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(bytes);
+    torch::serialize::InputArchive model_archive;
+    archive.read("model", model_archive);
+    model.load(model_archive);
+    if (optimizer != nullptr) {
+      torch::serialize::InputArchive optimizer_archive;
+      archive.read("optimizer", optimizer_archive);
+      optimizer->load(optimizer_archive);
+    }
+    s.iteration = read_scalar<int64_t>(archive, "iteration");
+    s.epoch = read_scalar<int64_t>(archive, "epoch");
+    s.batch_in_epoch = read_scalar<int64_t>(archive, "batch_in_epoch");
+    s.elapsed_seconds = read_scalar<double>(archive, "elapsed_seconds");
+    s.normalizer = read_scalar<double>(archive, "normalizer");
+    s.best_ap = read_scalar<double>(archive, "best_ap");
+    s.best_iteration = read_scalar<int64_t>(archive, "best_iteration");
+    torch::Tensor rng;
+    archive.read("rng", rng);
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(rng);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a usable focaldet checkpoint for this config (truncated, corrupt "
+                       "or from another model): " + first_line(e.what_without_backtrace()));
+  }
+  return s;
+}
+
+}  // namespace focaldet::train

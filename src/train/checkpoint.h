@@ -1,0 +1,34 @@
+#pragma once
+// Training checkpoints: model, optimizer, and where training stands (iteration, position in the
+// epoch, elapsed time, the loss normaliser's average, the best AP so far, the RNG), in one
+// LibTorch archive written atomically (temp file + rename), so a run killed at any moment
+// resumes from the last complete checkpoint.
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <cstdint>
+#include <string>
+
+namespace focaldet::train {
+
+struct TrainState {
+  int64_t iteration = 0;       // optimizer steps taken
+  int64_t epoch = 0;           // the epoch the next batch belongs to
+  int64_t batch_in_epoch = 0;  // the next batch's number in that epoch
+  double elapsed_seconds = 0;  // training wall clock so far (minute budgets go on from here)
+  double normalizer = 100.0;   // LossNormalizer's moving average
+  double best_ap = -1;         // best AP on the val split so far (-1: none yet)
+  int64_t best_iteration = -1;
+};
+
+// Throws focaldet::Error naming `path` when it cannot be written.
+void save_checkpoint(const std::string& path, const torch::nn::Module& model,
+                     const torch::optim::Optimizer* optimizer, const TrainState& state);
+
+// Loads into `model` (and `optimizer` unless null) and returns the state. A missing, truncated
+// or corrupt file, or one whose tensors do not fit the model (another config), is an Error
+// naming the file.
+TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
+                           torch::optim::Optimizer* optimizer);
+
+}  // namespace focaldet::train

@@ -1,0 +1,89 @@
+#pragma once
+// The composed detector: one call for training (forward -> anchors -> assign -> classification
+// + box loss -> breakdown), one for inference (forward -> post-process -> detections in the
+// original image's pixels), as torchvision's RetinaNet.forward and detectron2's
+// RetinaNet.losses. The parts stay where they are (model/, anchors/, assign/, loss/, infer/);
+// this file only joins them.
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "anchors/anchor_generator.h"
+#include "assign/atss.h"
+#include "assign/max_iou.h"
+#include "data/batch.h"
+#include "infer/postprocess.h"
+#include "loss/box_loss.h"
+#include "loss/classification_loss.h"
+#include "loss/loss_breakdown.h"
+#include "loss/loss_normalizer.h"
+#include "model/retinanet.h"
+
+namespace focaldet::train {
+
+enum class AssignerKind { MaxIoU, Atss };
+enum class BoxLossKind { SmoothL1, L1, GIoU };
+// How summed losses are normalised: by the batch's positives (the paper), by detectron2's
+// moving average of them, or per image by its own positives and then averaged over the batch
+// (torchvision's RetinaNet.compute_loss).
+enum class NormalizeMode { NumPositives, Ema, PerImage };
+
+struct DetectorOptions {
+  model::RetinaNetOptions model;  // head.num_classes is C (the loss adds softmax's column)
+  anchors::AnchorOptions anchors;
+  AssignerKind assigner = AssignerKind::MaxIoU;
+  assign::MaxIoUOptions max_iou;
+  assign::AtssOptions atss;
+  loss::ClsLossOptions cls;
+  BoxLossKind box = BoxLossKind::L1;
+  double smooth_l1_beta = 1.0 / 9.0;
+  double box_weight = 1.0;
+  NormalizeMode normalize = NormalizeMode::NumPositives;
+  infer::PostprocessOptions postprocess;
+};
+
+// One training step's losses. `total` = cls + box_weight * box, differentiable; the doubles are
+// their values, and `breakdown` splits `cls` by kind of anchor (same scale).
+struct TrainLosses {
+  torch::Tensor total;
+  double cls = 0;
+  double box = 0;
+  loss::LossBreakdown breakdown;
+  int64_t num_pos = 0;  // positive anchors in the batch
+};
+
+class Detector {
+ public:
+  explicit Detector(const DetectorOptions& options);
+
+  // Forward, assignment and losses for a training batch (its images, boxes, labels and crowd
+  // regions as the loader gives them). The model is used in whatever train/eval mode it is in.
+  TrainLosses losses(const data::Batch& batch);
+
+  // Inference under no-grad: detections per image in original image pixels (flips of the batch
+  // are not undone here: infer::to_coco_results does that).
+  std::vector<infer::Detections> detect(const data::Batch& batch);
+
+  model::RetinaNet& model() { return model_; }
+  const DetectorOptions& options() const { return options_; }
+  int64_t num_classes() const { return num_classes_; }
+  // The EMA normaliser is training state (checkpoints save it).
+  loss::LossNormalizer& normalizer() { return normalizer_; }
+
+ private:
+  DetectorOptions options_;
+  int64_t num_classes_;
+  model::RetinaNet model_{nullptr};
+  anchors::AnchorGenerator anchor_generator_;
+  loss::LossNormalizer normalizer_;
+};
+
+// "max_iou" | "atss", "smooth_l1" | "l1" | "giou", "num_pos" | "ema" | "per_image".
+AssignerKind parse_assigner(const std::string& name);
+BoxLossKind parse_box_loss(const std::string& name);
+NormalizeMode parse_normalize_mode(const std::string& name);
+
+}  // namespace focaldet::train

@@ -1,0 +1,113 @@
+// The trainer's small parts, against hand-computed values: the LR schedule, the log window's
+// means and shares, and the repair of a run's jsonl files on resume.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "train/lr_schedule.h"
+#include "train/metrics_log.h"
+
+namespace fs = std::filesystem;
+using namespace focaldet::train;
+
+TEST(LrSchedule, WarmupIsLinearFromTheFactor) {
+  ScheduleOptions o;
+  o.kind = ScheduleKind::Constant;
+  o.base_lr = 0.1;
+  o.warmup_iters = 10;
+  o.warmup_factor = 0.01;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 0, 0.0), 0.1 * 0.01);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 5, 0.0), 0.1 * (0.01 * 0.5 + 0.5));
+  EXPECT_DOUBLE_EQ(learning_rate(o, 10, 0.0), 0.1);
+}
+
+TEST(LrSchedule, CosineGoesFromBaseToFloor) {
+  ScheduleOptions o;
+  o.base_lr = 1.0;
+  o.warmup_iters = 0;
+  o.min_lr_factor = 0.1;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 100, 0.0), 1.0);
+  EXPECT_NEAR(learning_rate(o, 100, 0.5), 0.1 + 0.9 * 0.5, 1e-15);
+  EXPECT_NEAR(learning_rate(o, 100, 1.0), 0.1, 1e-15);
+  EXPECT_NEAR(learning_rate(o, 100, 2.0), 0.1, 1e-15);  // progress is clamped
+}
+
+TEST(LrSchedule, StepMultipliesByGammaAtEachStep) {
+  ScheduleOptions o;
+  o.kind = ScheduleKind::Step;
+  o.base_lr = 1.0;
+  o.warmup_iters = 0;
+  o.steps = {0.5, 0.75};
+  o.gamma = 0.1;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 1, 0.49), 1.0);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 1, 0.5), 0.1);
+  EXPECT_NEAR(learning_rate(o, 1, 0.8), 0.01, 1e-15);
+}
+
+TEST(LogWindow, MeansAndSharesOverTheWindow) {
+  LogWindow w;
+  StepStats a;
+  a.loss = 3;
+  a.loss_cls = 2;
+  a.loss_box = 1;
+  a.breakdown.loss_pos = 1;
+  a.breakdown.loss_neg_hard = 0.5;
+  a.breakdown.loss_neg_easy = 0.5;
+  a.breakdown.num_pos = 10;
+  a.images = 2;
+  a.step_seconds = 1;
+  StepStats b = a;
+  b.loss = 1;
+  b.loss_cls = 1;
+  b.loss_box = 0;
+  b.breakdown.loss_pos = 0.5;
+  b.breakdown.loss_neg_hard = 0.5;
+  b.breakdown.loss_neg_easy = 0;
+  b.breakdown.num_pos = 20;
+  b.step_seconds = 3;
+  w.add(a);
+  w.add(b);
+  const LogSummary s = w.summary(7, 1, 0.5, 9.0);
+  EXPECT_EQ(s.iter, 7);
+  EXPECT_DOUBLE_EQ(s.loss, 2.0);
+  EXPECT_DOUBLE_EQ(s.loss_cls, 1.5);
+  EXPECT_DOUBLE_EQ(s.num_pos, 15.0);
+  EXPECT_DOUBLE_EQ(s.loss_cls_neg_easy, 0.25);
+  EXPECT_DOUBLE_EQ(s.easy_neg_share, 0.5 / 3.0);        // of the window's cls loss
+  EXPECT_DOUBLE_EQ(s.easy_neg_share_total, 0.5 / 4.0);  // of its total loss
+  EXPECT_DOUBLE_EQ(s.img_per_s, 4.0 / 4.0);
+  w.clear();
+  EXPECT_EQ(w.steps(), 0);
+}
+
+TEST(MetricsLog, JsonReadsBackExactly) {
+  LogSummary s;
+  s.iter = 3;
+  s.loss = 0.1 + 0.2;  // not representable in short decimal
+  const std::string line = to_json(s);
+  EXPECT_NE(line.find("\"iter\":3"), std::string::npos);
+  EXPECT_NE(line.find("0.30000000000000004"), std::string::npos) << line;
+}
+
+TEST(MetricsLog, TruncateKeepsCompleteLinesUpToTheIteration) {
+  const fs::path dir = fs::temp_directory_path() / ("focaldet_log_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "metrics.jsonl").string();
+  {
+    std::ofstream out(path);
+    out << "{\"iter\":2,\"loss\":1}\n{\"iter\":4,\"loss\":2}\n{\"iter\":6,\"loss\":3}\n{\"iter\":8,\"lo";
+  }
+  truncate_jsonl(path, 4);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "{\"iter\":2,\"loss\":1}\n{\"iter\":4,\"loss\":2}\n");
+  append_line(path, "{\"iter\":6}");
+  std::ifstream again(path);
+  const std::string text2((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text2, text + "{\"iter\":6}\n");
+  fs::remove_all(dir);
+}

@@ -1,0 +1,301 @@
+// `focaldet train` end to end on configs/smoke.yaml: the run directory, the loss logger's
+// breakdown for every loss type, resuming after SIGKILL at several moments (one of them in the
+// middle of writing a checkpoint) with the same losses step for step, SIGTERM, and bad input.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/run_focaldet.h"
+
+namespace fs = std::filesystem;
+using focaldet::test::run_focaldet;
+
+namespace {
+
+// A fresh folder under the system temp dir, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("focaldet_train_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+  static inline int counter_ = 0;
+};
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+std::string train_args(const std::string& run_dir, const std::string& extra = "") {
+  return "train configs/smoke.yaml --run-dir " + run_dir + " --set data.val= " + extra;
+}
+
+// Starts focaldet with `args` (split on spaces) in the background; returns its pid.
+pid_t spawn(const std::vector<std::string>& args, const std::string& env = "") {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!env.empty()) ::putenv(const_cast<char*>(env.c_str()));
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(FOCALDET_BINARY));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, STDOUT_FILENO);
+    ::dup2(devnull, STDERR_FILENO);
+    ::execv(FOCALDET_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_status(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
+std::vector<std::string> split_args(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : s) {
+    if (ch == ' ') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+// Waits until metrics.jsonl has at least `lines` lines (or the process ends), then SIGKILLs it.
+void kill_after_lines(pid_t pid, const std::string& metrics, size_t lines) {
+  for (int i = 0; i < 6000; ++i) {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
+    if (fs::exists(metrics) && read_jsonl(metrics).size() >= lines) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(pid, SIGKILL);
+  wait_status(pid);
+}
+
+void expect_same_losses(const std::vector<nlohmann::json>& got,
+                        const std::vector<nlohmann::json>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i]["iter"], want[i]["iter"]);
+    // Same seed, same single thread: the same arithmetic, so the same doubles.
+    for (const char* key : {"loss", "loss_cls", "loss_box", "loss_cls_pos", "loss_cls_neg_easy",
+                            "num_pos", "lr"}) {
+      EXPECT_EQ(got[i][key].get<double>(), want[i][key].get<double>())
+          << key << " at line " << i << " (iter " << got[i]["iter"] << ")";
+    }
+  }
+}
+
+bool has_temp_files(const std::string& dir) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp") != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST(TrainRun, WritesTheRunDirectory) {
+  TempDir tmp;
+  const std::string run = tmp.str() + "/run";
+  std::string out;
+  ASSERT_EQ(run_focaldet("train configs/smoke.yaml --run-dir " + run, &out), 0) << out;
+  for (const char* f : {"config.yaml", "metrics.jsonl", "eval.jsonl", "train.log",
+                        "checkpoints/last.pt", "checkpoints/best.pt", "detections_val.json"}) {
+    EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
+  }
+  const auto metrics = read_jsonl(run + "/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 6u);  // 12 iterations, a line every 2
+  for (const char* key : {"iter", "epoch", "lr", "loss", "loss_cls", "loss_box", "num_pos",
+                          "num_neg_easy", "num_neg_hard", "loss_cls_pos", "loss_cls_neg_hard",
+                          "loss_cls_neg_easy", "easy_neg_share", "easy_neg_share_total",
+                          "img_per_s", "data_time", "peak_mem_mb"}) {
+    EXPECT_TRUE(metrics[0].contains(key)) << key;
+  }
+  const auto evals = read_jsonl(run + "/eval.jsonl");
+  ASSERT_EQ(evals.size(), 1u);
+  EXPECT_EQ(evals[0]["iter"], 12);
+  EXPECT_TRUE(evals[0]["AP_per_class"].contains("WBC"));
+  // The written config reads back: training from it again works (paths are absolute).
+  out.clear();
+  EXPECT_EQ(run_focaldet("train " + run + "/config.yaml --run-dir " + tmp.str() +
+                             "/again --set train.max_iters=2 --set data.val=",
+                         &out),
+            0)
+      << out;
+  EXPECT_FALSE(has_temp_files(run));
+}
+
+// Acceptance: in every metrics.jsonl line the breakdown parts sum to loss_cls, for each loss.
+TEST(TrainRun, BreakdownSumsToClassificationLossForEveryLoss) {
+  TempDir tmp;
+  for (const std::string cls : {"focal", "ce", "alpha_ce", "ohem", "softmax_focal"}) {
+    const std::string run = tmp.str() + "/" + cls;
+    std::string out;
+    ASSERT_EQ(run_focaldet(train_args(run, "--set loss.cls=" + cls + " --set train.max_iters=6"),
+                           &out),
+              0)
+        << cls << ": " << out;
+    const auto lines = read_jsonl(run + "/metrics.jsonl");
+    ASSERT_EQ(lines.size(), 3u) << cls;
+    for (const auto& j : lines) {
+      const double parts = j["loss_cls_pos"].get<double>() + j["loss_cls_neg_hard"].get<double>() +
+                           j["loss_cls_neg_easy"].get<double>();
+      const double cls_loss = j["loss_cls"].get<double>();
+      // The parts are summed in double by the kernel, the loss in float: relative 1e-5.
+      EXPECT_NEAR(parts, cls_loss, 1e-5 * std::max(1.0, cls_loss)) << cls << " iter " << j["iter"];
+      EXPECT_GT(cls_loss, 0.0) << cls;
+      EXPECT_NEAR(j["loss"].get<double>(),
+                  j["loss_cls"].get<double>() + j["loss_box"].get<double>(), 1e-9);
+      const double share = j["easy_neg_share"].get<double>();
+      EXPECT_GE(share, 0.0);
+      EXPECT_LE(share, 1.0);
+      EXPECT_NEAR(share * cls_loss, j["loss_cls_neg_easy"].get<double>(), 1e-5 * cls_loss);
+    }
+  }
+}
+
+// Acceptance: killed with SIGKILL at several moments (one in the middle of writing a
+// checkpoint) and resumed, the run logs the same losses, step for step, as an uninterrupted one.
+TEST(TrainRun, ResumeAfterSigkillGivesTheSameLosses) {
+  TempDir tmp;
+  const std::string reference = tmp.str() + "/reference";
+  std::string out;
+  ASSERT_EQ(run_focaldet(train_args(reference), &out), 0) << out;
+  const auto want = read_jsonl(reference + "/metrics.jsonl");
+  ASSERT_EQ(want.size(), 6u);
+
+  const std::string run = tmp.str() + "/killed";
+  // 1: killed after the 3rd log line (iteration 6; the iteration-4 checkpoint is written).
+  kill_after_lines(spawn(split_args(train_args(run))), run + "/metrics.jsonl", 3);
+  ASSERT_TRUE(fs::exists(run + "/checkpoints/last.pt"));
+  // 2: resumed at 4, then killed in the middle of writing the iteration-8 checkpoint, its
+  // first write of last.pt (the fault hook raises SIGKILL after half of the file is written).
+  {
+    const pid_t pid = spawn(split_args("train --resume " + run),
+                            "FOCALDET_FAULT_KILL_IN_WRITE=last.pt@1");
+    const int status = wait_status(pid);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  }
+  // The kill left its half-written temp file; it never replaced the last complete checkpoint,
+  // which the next resume loads (and the stale temp file is removed then).
+  EXPECT_TRUE(has_temp_files(run));
+  // 3: resumed, killed again early.
+  kill_after_lines(spawn(split_args("train --resume " + run)), run + "/metrics.jsonl", 5);
+  // 4: resumed to the end.
+  out.clear();
+  ASSERT_EQ(run_focaldet("train --resume " + run, &out), 0) << out;
+  expect_same_losses(read_jsonl(run + "/metrics.jsonl"), want);
+  EXPECT_FALSE(has_temp_files(run));
+}
+
+TEST(TrainRun, SigtermSavesACheckpointAndExits130) {
+  TempDir tmp;
+  const std::string run = tmp.str() + "/run";
+  const pid_t pid = spawn(split_args(train_args(run, "--set train.max_iters=100000")));
+  for (int i = 0; i < 6000 && !fs::exists(run + "/metrics.jsonl"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(pid, SIGTERM);
+  const int status = wait_status(pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/last.pt"));
+  std::string out;
+  EXPECT_EQ(run_focaldet("train --resume " + run + " --set train.max_iters=4", &out), 0) << out;
+}
+
+TEST(TrainRun, NonFiniteLossStopsNamingTheIteration) {
+  TempDir tmp;
+  std::string out;
+  const int rc = run_focaldet(train_args(tmp.str() + "/run", "--set optimizer.lr=1e30"), &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("iteration"), std::string::npos) << out;
+  EXPECT_NE(out.find("not finite"), std::string::npos) << out;
+}
+
+TEST(TrainRun, ExistingRunIsNotOverwrittenSilently) {
+  TempDir tmp;
+  const std::string run = tmp.str() + "/run";
+  std::string out;
+  ASSERT_EQ(run_focaldet(train_args(run, "--set train.max_iters=2"), &out), 0) << out;
+  out.clear();
+  EXPECT_EQ(run_focaldet(train_args(run, "--set train.max_iters=2"), &out), 2);
+  EXPECT_NE(out.find("--resume"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(run_focaldet(train_args(run, "--set train.max_iters=2 --overwrite"), &out), 0) << out;
+}
+
+TEST(TrainRun, CorruptCheckpointIsNamedOnResume) {
+  TempDir tmp;
+  const std::string run = tmp.str() + "/run";
+  std::string out;
+  ASSERT_EQ(run_focaldet(train_args(run, "--set train.max_iters=2"), &out), 0) << out;
+  std::ofstream(run + "/checkpoints/last.pt", std::ios::trunc) << "not a checkpoint";
+  out.clear();
+  EXPECT_EQ(run_focaldet("train --resume " + run, &out), 2);
+  EXPECT_NE(out.find("last.pt"), std::string::npos) << out;
+}
+
+TEST(TrainRun, EvalAndPredictFromACheckpoint) {
+  TempDir tmp;
+  const std::string run = tmp.str() + "/run";
+  std::string out;
+  ASSERT_EQ(run_focaldet(train_args(run, "--set train.max_iters=2"), &out), 0) << out;
+  out.clear();
+  ASSERT_EQ(run_focaldet("eval configs/smoke.yaml --checkpoint " + run +
+                             "/checkpoints/last.pt --split test",
+                         &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]"),
+            std::string::npos)
+      << out;
+  EXPECT_TRUE(fs::exists(run + "/detections_test.json"));
+  EXPECT_TRUE(fs::exists(run + "/metrics_test.json"));
+  out.clear();
+  ASSERT_EQ(run_focaldet("predict configs/smoke.yaml --checkpoint " + run +
+                             "/checkpoints/last.pt data/bccd/JPEGImages/BloodImage_00000.jpg --out " +
+                             tmp.str() + "/pred",
+                         &out),
+            0)
+      << out;
+  EXPECT_TRUE(fs::exists(tmp.str() + "/pred/BloodImage_00000.jpg"));
+  EXPECT_TRUE(fs::exists(tmp.str() + "/pred/detections.json"));
+  out.clear();
+  EXPECT_EQ(run_focaldet("predict configs/smoke.yaml --checkpoint " + run +
+                             "/checkpoints/last.pt " + tmp.str() + "/no_such.jpg --out " +
+                             tmp.str() + "/pred",
+                         &out),
+            2);
+  EXPECT_NE(out.find("no_such.jpg"), std::string::npos) << out;
+}

@@ -5,7 +5,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <exception>
+#include <limits>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -13,6 +16,12 @@
 #include "focaldet/version.h"
 
 int main(int argc, char** argv) {
+  // LibTorch frees and allocates the same large activation buffers at every step. By default
+  // glibc hands blocks over 128 KiB (threshold adapting up to 32 MiB) back to the kernel and
+  // trims the heap, so every step pays page faults to zero fresh pages: CPU training ran 1.7x
+  // slower (docs/benchmarks.md). Keep freed memory in the process instead.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   // Results go to stdout; logs and errors to stderr, so `focaldet eval ... > report.txt` still
   // shows an error.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("focaldet"));

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "common/error.h"
 #include "config/config_io.h"
 #include "eval/eval_report.h"
 #include "eval/results_json.h"
@@ -18,11 +19,13 @@ namespace focaldet::cli {
 void run_eval_checkpoint(const EvalCheckpointArgs& args) {
   const config::Config c = config::load_config(args.config, args.overrides);
   const int threads = train::apply_threads(c);
-  const auto gt = train::read_split(c, args.split, /*for_training=*/false);
-  auto detector = train::make_detector(c, static_cast<int64_t>(gt->categories.size()));
+  const std::string split = args.split.empty() ? c.eval.split : args.split;
+  const auto gt = train::read_split(c, split, /*for_training=*/false);
+  auto detector = train::make_detector(c, static_cast<int64_t>(gt->categories.size()),
+                                       /*load_weights=*/false);
   const train::TrainState state = train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
   spdlog::info("evaluating {} (iteration {}) on the {} split: {} images", args.checkpoint,
-               state.iteration, args.split, gt->images.size());
+               state.iteration, split, gt->images.size());
   const train::SplitEvaluation e =
       train::evaluate_split(*detector, gt, train::eval_loader_options(c), threads);
   std::cout << eval::format_report(e.result) << std::flush;
@@ -35,10 +38,11 @@ void run_eval_checkpoint(const EvalCheckpointArgs& args) {
                                                               : ckpt_dir;
   std::error_code ec;
   fs::create_directories(out.empty() ? fs::path(".") : out, ec);
-  const std::string dets = (out / ("detections_" + args.split + ".json")).string();
+  check(!ec, out.string() + ": cannot create the output folder: " + ec.message());
+  const std::string dets = (out / ("detections_" + split + ".json")).string();
   eval::write_results(dets, e.detections);
   const std::string metrics = args.json_out.empty()
-                                  ? (out / ("metrics_" + args.split + ".json")).string()
+                                  ? (out / ("metrics_" + split + ".json")).string()
                                   : args.json_out;
   eval::write_metrics_json(metrics, e.result);
   spdlog::info("{} detections -> {}; metrics -> {} ({:.1f} img/s inference)", e.detections.size(),

@@ -23,7 +23,7 @@ namespace {
 struct EvalArgs {
   std::string config;  // with --checkpoint: run the model on a split of the config's data
   std::string checkpoint;
-  std::string split = "val";
+  std::string split;  // empty: the config's eval.split
   std::string out_dir;
   std::vector<std::string> overrides;
   std::string annotations;
@@ -106,9 +106,10 @@ void register_eval_command(CLI::App& app) {
       "Evaluate COCO results (bbox) against COCO ground truth, as pycocotools does: "
       "--annotations GT --detections DETS, or CONFIG --checkpoint CKPT [--split test]");
   cmd->add_option("CONFIG", args->config, "YAML config of a trained model (with --checkpoint)");
-  cmd->add_option("--checkpoint", args->checkpoint, "checkpoint to evaluate (checkpoints/*.pt)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--split", args->split, "split of the config's data: train, val or test")
+  // No CLI::ExistingFile here: a missing checkpoint is an Error naming it (exit 2).
+  cmd->add_option("--checkpoint", args->checkpoint, "checkpoint to evaluate (checkpoints/*.pt)");
+  cmd->add_option("--split", args->split,
+                  "split of the config's data: train, val or test (default: eval.split)")
       ->check(CLI::IsMember({"train", "val", "test"}));
   cmd->add_option("--out", args->out_dir,
                   "folder for detections_<split>.json and metrics_<split>.json (default: the "

@@ -105,7 +105,8 @@ void run_predict(const PredictArgs& args) {
       if (cat.id == id) names.push_back(cat.name);
     }
   }
-  auto detector = train::make_detector(c, static_cast<int64_t>(names.size()));
+  auto detector = train::make_detector(c, static_cast<int64_t>(names.size()),
+                                       /*load_weights=*/false);
   train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
   detector->model()->eval();
   const data::LoaderOptions loader = train::eval_loader_options(c);
@@ -161,9 +162,7 @@ void register_predict_command(CLI::App& app) {
                  "COCO results json");
   cmd->add_option("CONFIG", args->config, "YAML config of the model")->required();
   cmd->add_option("IMAGES", args->inputs, "image files or folders of images")->required();
-  cmd->add_option("--checkpoint", args->checkpoint, "checkpoint (checkpoints/*.pt)")
-      ->required()
-      ->check(CLI::ExistingFile);
+  cmd->add_option("--checkpoint", args->checkpoint, "checkpoint (checkpoints/*.pt)")->required();
   cmd->add_option("--out", args->out_dir, "output folder")->required();
   cmd->add_option("--draw-thresh", args->draw_thresh, "draw detections scoring at least this")
       ->check(CLI::Range(0.0, 1.0));

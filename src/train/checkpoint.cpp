@@ -46,6 +46,11 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   archive.write("normalizer", scalar(state.normalizer));
   archive.write("best_ap", scalar(state.best_ap));
   archive.write("best_iteration", scalar(state.best_iteration));
+  archive.write("evaluated_iteration", scalar(state.evaluated_iteration));
+  archive.write("log_window",
+                torch::tensor(state.log_window.empty() ? std::vector<double>{0.0} : state.log_window,
+                              torch::kFloat64)
+                    .slice(0, 0, static_cast<int64_t>(state.log_window.size())));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   std::ostringstream bytes;
   archive.save_to(bytes);
@@ -77,6 +82,11 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
     s.normalizer = read_scalar<double>(archive, "normalizer");
     s.best_ap = read_scalar<double>(archive, "best_ap");
     s.best_iteration = read_scalar<int64_t>(archive, "best_iteration");
+    s.evaluated_iteration = read_scalar<int64_t>(archive, "evaluated_iteration");
+    torch::Tensor window;
+    archive.read("log_window", window);
+    window = window.contiguous();
+    s.log_window.assign(window.data_ptr<double>(), window.data_ptr<double>() + window.numel());
     torch::Tensor rng;
     archive.read("rng", rng);
     at::Generator generator = at::detail::getDefaultCPUGenerator();

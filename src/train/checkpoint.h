@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace focaldet::train {
 
@@ -19,6 +20,10 @@ struct TrainState {
   double normalizer = 100.0;   // LossNormalizer's moving average
   double best_ap = -1;         // best AP on the val split so far (-1: none yet)
   int64_t best_iteration = -1;
+  int64_t evaluated_iteration = -1;  // the last iteration evaluated on the val split
+  // The open log window's sums (LogWindow::state()): a stop between log steps resumes with
+  // the same averages.
+  std::vector<double> log_window;
 };
 
 // Throws focaldet::Error naming `path` when it cannot be written.

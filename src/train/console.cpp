@@ -53,6 +53,8 @@ void Console::error(const std::string& message) {
   both_->error(message);
 }
 
+void Console::log_only(const std::string& message) { file_->error(message); }
+
 void Console::step(const std::string& line) {
   if (live_) {
     file_->info(line);

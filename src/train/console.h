@@ -22,6 +22,8 @@ class Console {
   void error(const std::string& message);
   // A log-step line: always into train.log; on stderr too unless the live line shows it.
   void step(const std::string& line);
+  // Into train.log only (for a message main() prints on stderr itself).
+  void log_only(const std::string& message);
   // Redraws the live line (no-op without one).
   void status(const std::string& line);
   bool live() const { return live_; }

@@ -150,7 +150,8 @@ data::CocoDataset first_images(const data::CocoDataset& d, std::size_t n) {
 }  // namespace
 
 std::shared_ptr<const data::CocoDataset> read_split(const config::Config& c,
-                                                    const std::string& split, bool for_training) {
+                                                    const std::string& split, bool for_training,
+                                                    int max_images) {
   data::CocoReadOptions options;
   options.sanitize_boxes = for_training;
   options.image_root = c.data.image_root;
@@ -163,16 +164,17 @@ std::shared_ptr<const data::CocoDataset> read_split(const config::Config& c,
             std::to_string(c.data.num_classes) + " but " + dataset->path + " has " +
             std::to_string(classes) + " categories");
   check(classes > 0, dataset->path + ": no categories");
-  if (!for_training && c.eval.max_images > 0) {
+  if (max_images > 0) {
     return std::make_shared<data::CocoDataset>(
-        first_images(*dataset, static_cast<std::size_t>(c.eval.max_images)));
+        first_images(*dataset, static_cast<std::size_t>(max_images)));
   }
   return dataset;
 }
 
-std::unique_ptr<Detector> make_detector(const config::Config& c, int64_t num_classes) {
+std::unique_ptr<Detector> make_detector(const config::Config& c, int64_t num_classes,
+                                        bool load_weights) {
   auto detector = std::make_unique<Detector>(detector_options(c, num_classes));
-  if (!c.model.weights.empty()) {
+  if (load_weights && !c.model.weights.empty()) {
     model::WeightImportOptions w;
     w.allow_missing = c.model.weights_allow_missing;
     // The class layer depends on the dataset: keep its prior-probability init.

@@ -27,12 +27,16 @@ std::string split_path(const config::Config& config, const std::string& split);
 
 // Reads a split for training (boxes sanitised, images checked) or for evaluation (boxes as
 // written, as pycocotools keeps them). Its categories must agree with data.num_classes when that
-// is set (the error names the key's file:line).
+// is set (the error names the key's file:line). max_images > 0 keeps only the first images
+// (eval.max_images, for quick evaluations during training).
 std::shared_ptr<const data::CocoDataset> read_split(const config::Config& config,
-                                                    const std::string& split, bool for_training);
+                                                    const std::string& split, bool for_training,
+                                                    int max_images = 0);
 
-// Builds the detector for `num_classes`, with model.weights loaded when set.
-std::unique_ptr<Detector> make_detector(const config::Config& config, int64_t num_classes);
+// Builds the detector for `num_classes`, with model.weights loaded when set and load_weights
+// (a checkpoint about to be loaded replaces them anyway).
+std::unique_ptr<Detector> make_detector(const config::Config& config, int64_t num_classes,
+                                        bool load_weights = true);
 
 // LibTorch intra-op threads: run.threads, or every core when 0.
 int apply_threads(const config::Config& config);

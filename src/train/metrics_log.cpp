@@ -31,6 +31,31 @@ void LogWindow::add(const StepStats& s) {
   data_seconds_ += s.data_seconds;
 }
 
+std::vector<double> LogWindow::state() const {
+  return {static_cast<double>(steps_), static_cast<double>(images_), loss_, loss_cls_, loss_box_,
+          pos_, neg_hard_, neg_easy_, loss_pos_, loss_neg_hard_, loss_neg_easy_, seconds_,
+          data_seconds_};
+}
+
+void LogWindow::restore(const std::vector<double>& s) {
+  clear();
+  if (s.empty()) return;
+  check(s.size() == 13, "log window: expected 13 sums, got " + std::to_string(s.size()));
+  steps_ = static_cast<int64_t>(s[0]);
+  images_ = static_cast<int64_t>(s[1]);
+  loss_ = s[2];
+  loss_cls_ = s[3];
+  loss_box_ = s[4];
+  pos_ = s[5];
+  neg_hard_ = s[6];
+  neg_easy_ = s[7];
+  loss_pos_ = s[8];
+  loss_neg_hard_ = s[9];
+  loss_neg_easy_ = s[10];
+  seconds_ = s[11];
+  data_seconds_ = s[12];
+}
+
 LogSummary LogWindow::summary(int64_t iter, int64_t epoch, double lr, double time) const {
   LogSummary s;
   s.iter = iter;

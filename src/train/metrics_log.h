@@ -5,6 +5,7 @@
 // append-only jsonl files of a run and their repair on resume. No torch here.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "loss/loss_breakdown.h"
 
@@ -42,6 +43,9 @@ class LogWindow {
   // The window's means; iter, epoch, lr and time are the caller's.
   LogSummary summary(int64_t iter, int64_t epoch, double lr, double time) const;
   void clear() { *this = LogWindow(); }
+  // The sums, for checkpoints; restore() takes what state() gave (empty: a clear window).
+  std::vector<double> state() const;
+  void restore(const std::vector<double>& state);
 
  private:
   int64_t steps_ = 0, images_ = 0;

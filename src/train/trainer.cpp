@@ -35,6 +35,7 @@ class StopSignals {
     g_stop_signal.store(0);
     struct sigaction action {};
     action.sa_handler = on_stop_signal;
+    action.sa_flags = SA_RESTART;  // writes and reads in flight go on
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, &old_int_);
     sigaction(SIGTERM, &action, &old_term_);
@@ -142,29 +143,33 @@ std::string eval_line(int64_t iteration, const std::string& split, const SplitEv
   return j.dump();
 }
 
-void check_finite(const TrainLosses& l, int64_t iteration) {
-  const auto bad = [](double v) { return !std::isfinite(v); };
-  if (!bad(l.cls) && !bad(l.box)) return;
+// The loss parts that are not finite, named for the message ("" when all are).
+std::string non_finite_parts(const TrainLosses& l) {
   std::string parts;
-  if (bad(l.cls)) parts += "classification loss = " + std::to_string(l.cls);
-  if (bad(l.box)) parts += std::string(parts.empty() ? "" : ", ") + "box loss = " + std::to_string(l.box);
-  throw TrainingDiverged("iteration " + std::to_string(iteration) + ": the loss is not finite (" +
-                         parts + "); the run stopped and checkpoints/last.pt is the last good "
-                         "state. Lower optimizer.lr, raise schedule.warmup_iters or set "
-                         "optimizer.clip_grad_norm.");
+  if (!std::isfinite(l.cls)) parts += "classification loss = " + std::to_string(l.cls);
+  if (!std::isfinite(l.box)) {
+    parts += std::string(parts.empty() ? "" : ", ") + "box loss = " + std::to_string(l.box);
+  }
+  return parts;
+}
+
+bool exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
 }
 
 // Makes (or checks) the run directory of a new run.
 void prepare_new_run_dir(const RunFiles& files, bool overwrite) {
-  if (fs::exists(files.root) && !fs::is_empty(files.root)) {
+  std::error_code ec;
+  if (fs::exists(files.root, ec) && !fs::is_empty(files.root, ec)) {
     check(overwrite, files.root + ": already holds a run (focaldet train --resume " + files.root +
                          " continues it; --overwrite starts it over)");
     for (const std::string& f : {files.metrics, files.evals, files.log, files.last, files.best,
                                  files.detections("val")}) {
-      fs::remove(f);
+      fs::remove(f, ec);
+      check(!ec, f + ": cannot remove: " + ec.message());
     }
   }
-  std::error_code ec;
   fs::create_directories(files.checkpoints, ec);
   check(!ec, files.checkpoints + ": cannot create: " + ec.message());
 }
@@ -185,28 +190,20 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
         config::where(c, "train.checkpoint_every") + ": train.checkpoint_every (" +
             std::to_string(c.train.checkpoint_every) + ") must be a multiple of train.log_every (" +
             std::to_string(c.train.log_every) + ")");
-  if (args.resume) {
-    check(fs::exists(files.last), files.last + ": no checkpoint to resume from");
-    remove_stale_temp_files(files.root);
-    remove_stale_temp_files(files.checkpoints);
-  } else {
-    prepare_new_run_dir(files, args.overwrite);
-    write_file_atomic(files.config, config::to_yaml(c));
-  }
-  Console console(files.log, c.train.progress);
+  if (args.resume) check(exists(files.last), files.last + ": no checkpoint to resume from");
+
+  // Everything that can reject the input comes before the run dir is made.
   const int threads = apply_threads(c);
   torch::manual_seed(c.run.seed);
-
   const auto train_set = read_split(c, "train", /*for_training=*/true);
   const auto num_classes = static_cast<int64_t>(train_set->categories.size());
   std::shared_ptr<const data::CocoDataset> val_set;
-  if (!c.data.val.empty()) val_set = read_split(c, "val", /*for_training=*/false);
+  if (!c.data.val.empty()) val_set = read_split(c, "val", /*for_training=*/false, c.eval.max_images);
   if (val_set) {
     check(val_set->contiguous_to_category == train_set->contiguous_to_category,
           c.data.val + ": its categories differ from the train split's (" + c.data.train + ")");
   }
-
-  std::unique_ptr<Detector> detector = make_detector(c, num_classes);
+  std::unique_ptr<Detector> detector = make_detector(c, num_classes, /*load_weights=*/!args.resume);
   detector->model()->train();
   std::vector<torch::Tensor> parameters;
   for (const auto& p : detector->model()->parameters()) {
@@ -217,10 +214,20 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   data::Loader loader(train_set, train_loader_options(c));
   const Budget budget(c.train, loader);
 
+  if (args.resume) {
+    remove_stale_temp_files(files.root);
+    remove_stale_temp_files(files.checkpoints);
+  } else {
+    prepare_new_run_dir(files, args.overwrite);
+    write_file_atomic(files.config, config::to_yaml(c));
+  }
+  Console console(files.log, c.train.progress);
   TrainState state;
+  LogWindow window;
   if (args.resume) {
     state = load_checkpoint(files.last, *detector->model(), optimizer.get());
     detector->normalizer().set_value(state.normalizer);
+    window.restore(state.log_window);
     // Steps after the checkpoint are redone: their log lines go, so nothing is logged twice.
     truncate_jsonl(files.metrics, state.iteration);
     truncate_jsonl(files.evals, state.iteration);
@@ -236,12 +243,16 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
 
   const auto save = [&](const std::string& path) {
     state.normalizer = detector->normalizer().value();
+    state.log_window = window.state();
     save_checkpoint(path, *detector->model(), optimizer.get(), state);
   };
+  // A run killed before its first periodic checkpoint can still be resumed.
+  if (!args.resume) save(files.last);
   const data::LoaderOptions eval_loader = eval_loader_options(c);
   const auto evaluate_val = [&] {
     if (!val_set) return;
     SplitEvaluation e = evaluate_split(*detector, val_set, eval_loader, threads);
+    state.evaluated_iteration = state.iteration;
     append_line(files.evals, eval_line(state.iteration, "val", e));
     eval::write_results(files.detections("val"), e.detections);
     const double ap = e.result.stats[0];
@@ -256,13 +267,10 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   };
 
   StopSignals signals;
-  LogWindow window;
   const Clock::time_point run_start =
       Clock::now() - std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(state.elapsed_seconds));
-  const int64_t first_iteration = state.iteration;
-  int64_t last_saved = args.resume ? state.iteration : -1;
-  int64_t last_evaluated = -1;
+  int64_t last_saved = state.iteration;
   double lr = 0;
   bool interrupted = false;
   while (!interrupted && !budget.done(state.iteration, seconds_between(run_start, Clock::now()))) {
@@ -281,7 +289,15 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
                          budget.progress(state.iteration, seconds_between(run_start, step_start)));
       set_learning_rate(*optimizer, lr);
       TrainLosses losses = detector->losses(*batch);
-      check_finite(losses, state.iteration + 1);
+      if (const std::string bad = non_finite_parts(losses); !bad.empty()) {
+        const std::string message =
+            "iteration " + std::to_string(state.iteration + 1) + ": the loss is not finite (" +
+            bad + "); the run stopped, " + files.last + " (iteration " +
+            std::to_string(last_saved) + ") is the last good state. Lower optimizer.lr, raise "
+            "schedule.warmup_iters or set optimizer.clip_grad_norm.";
+        console.log_only(message);
+        throw TrainingDiverged(message);
+      }
       optimizer->zero_grad();
       losses.total.backward();
       if (c.optimizer.clip_grad_norm > 0) {
@@ -325,7 +341,6 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
                                          stats.images / std::max(1e-9, stats.step_seconds)));
       if (c.train.eval_every > 0 && state.iteration % c.train.eval_every == 0) {
         evaluate_val();
-        last_evaluated = state.iteration;
       }
       if (c.train.checkpoint_every > 0 && state.iteration % c.train.checkpoint_every == 0) {
         save(files.last);
@@ -337,14 +352,17 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       }
     }
   }
-  if (interrupted) {
+  if (!interrupted && signals.received() == 0 && val_set &&
+      state.evaluated_iteration != state.iteration) {
+    evaluate_val();
+  }
+  if (interrupted || signals.received() != 0) {
     if (last_saved != state.iteration) save(files.last);
     console.info("stopped by signal " + std::to_string(signals.received()) + " at iteration " +
                  std::to_string(state.iteration) + "; checkpoint saved (focaldet train --resume " +
                  files.root + " continues)");
     return TrainOutcome::Interrupted;
   }
-  if (last_evaluated != state.iteration && state.iteration > first_iteration) evaluate_val();
   if (last_saved != state.iteration) save(files.last);
   console.info(format("done: %.0f iterations in ", static_cast<double>(state.iteration)) +
                format_duration(state.elapsed_seconds) +

@@ -9,7 +9,7 @@ the other on the same machine, the same BCCD images (data/bccd) and the same thr
 Both sides: the model torchvision's retinanet_resnet50_fpn builds for pretrained weights
 (frozen BN, layer2..layer4 trainable, FPN P3-P7 with P6 from P5, 4 x 256 head, default anchors),
 random init, 3 classes; images resized to a 512 px short side (683 px at most: 640 x 480 BCCD
-images become 512 x 683) and padded to multiples of 32; SGD (lr 0.01, momentum 0.9, weight
+images become 512 x 683) and padded to multiples of 32; SGD (lr 0.001, no warmup, momentum 0.9, weight
 decay 1e-4); --warm untimed steps, then --timed timed ones. Both report images / summed step
 seconds over the timed steps.
 
@@ -78,7 +78,7 @@ def torchvision_img_per_s(warm, timed, threads, batch):
     model = RetinaNet(backbone, num_classes=3, min_size=512, max_size=683)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
+    opt = torch.optim.SGD(params, lr=0.001, momentum=0.9, weight_decay=1e-4)
     data = load_bccd((warm + timed) * batch)
     seconds = []
     for step in range(warm + timed):

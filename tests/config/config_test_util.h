@@ -10,42 +10,13 @@
 #include <string>
 
 #include "config/config.h"
+#include "support/temp_dir.h"
 
 namespace focaldet::config::test {
 
 namespace fs = std::filesystem;
 
-// A fresh folder under the system temp folder, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / ("focaldet_test_config_" + std::to_string(::getpid()) +
-                                         "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  std::string operator/(const std::string& relative) const { return (path_ / relative).string(); }
-
-  // Writes `text` to `relative` (creating folders) and returns the file's full path.
-  std::string write(const std::string& relative, const std::string& text) const {
-    const fs::path file = path_ / relative;
-    fs::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << text;
-    return file.string();
-  }
-
- private:
-  fs::path path_;
-};
+using focaldet::test::TempDir;
 
 // The smallest valid config, for a file in the temp folder's root (5 lines; cases that add
 // lines after it count from line 6).

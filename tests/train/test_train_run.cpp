@@ -18,28 +18,13 @@
 #include <vector>
 
 #include "data/run_focaldet.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using focaldet::test::run_focaldet;
+using focaldet::test::TempDir;
 
 namespace {
-
-// A fresh folder under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("focaldet_train_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::vector<nlohmann::json> out;

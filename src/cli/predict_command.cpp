@@ -9,7 +9,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 #include <string>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "data/collate.h"
 #include "eval/results_json.h"
 #include "infer/coco_results.h"
+#include "infer/draw.h"
 #include "train/checkpoint.h"
 #include "train/from_config.h"
 
@@ -62,38 +62,6 @@ std::vector<fs::path> list_images(const std::vector<std::string>& inputs) {
   return images;
 }
 
-// A colour per class, far apart in hue, as BGR.
-cv::Scalar class_colour(int64_t label) {
-  static const cv::Scalar palette[] = {{60, 60, 230},  {230, 160, 40}, {80, 200, 60},
-                                       {200, 60, 200}, {40, 200, 230}, {160, 100, 40},
-                                       {120, 120, 250}, {250, 220, 120}};
-  return palette[label % 8];
-}
-
-void draw(cv::Mat& image, const std::vector<eval::Detection>& dets,
-          const std::vector<std::string>& names, const std::vector<int64_t>& labels,
-          double thresh) {
-  const int thickness = std::max(1, std::min(image.cols, image.rows) / 300);
-  for (std::size_t k = 0; k < dets.size(); ++k) {
-    const eval::Detection& d = dets[k];
-    if (d.score < thresh) continue;
-    const cv::Scalar colour = class_colour(labels[k]);
-    const cv::Point p1(static_cast<int>(d.x), static_cast<int>(d.y));
-    const cv::Point p2(static_cast<int>(d.x + d.w), static_cast<int>(d.y + d.h));
-    cv::rectangle(image, p1, p2, colour, thickness);
-    char text[128];
-    std::snprintf(text, sizeof text, "%s %.2f", names[labels[k]].c_str(), d.score);
-    int baseline = 0;
-    const double font_scale = 0.45 * thickness;
-    const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font_scale, 1, &baseline);
-    const int top = std::max(0, p1.y - size.height - baseline - 2);
-    cv::rectangle(image, cv::Point(p1.x, top), cv::Point(p1.x + size.width + 2, top + size.height + baseline + 2),
-                  colour, cv::FILLED);
-    cv::putText(image, text, cv::Point(p1.x + 1, top + size.height + 1), cv::FONT_HERSHEY_SIMPLEX,
-                font_scale, cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
-  }
-}
-
 void run_predict(const PredictArgs& args) {
   const config::Config c = config::load_config(args.config, args.overrides);
   train::apply_threads(c);
@@ -133,7 +101,7 @@ void run_predict(const PredictArgs& args) {
         dets[0], image_id, classes.contiguous_to_category, /*flipped=*/false, bgr.cols);
     const std::vector<int64_t> labels(dets[0].labels.data_ptr<int64_t>(),
                                       dets[0].labels.data_ptr<int64_t>() + dets[0].labels.numel());
-    draw(bgr, coco, names, labels, args.draw_thresh);
+    infer::draw_detections(bgr, coco, labels, names, args.draw_thresh);
     std::vector<uchar> encoded;
     const std::string out_name = images[i].stem().string() + ".jpg";
     check(cv::imencode(".jpg", bgr, encoded), file + ": cannot encode the drawn image");

@@ -21,7 +21,7 @@ seconds over the timed steps.
   with 3 trainable layers.)
 - focaldet: `focaldet train configs/bench_r50_512.yaml` with train.max_iters = warm + timed and
   a metrics.jsonl line per step; a step as timed there also includes waiting for the loader
-  (decoding and resizing on its worker thread), so the comparison leans against focaldet.
+  (decoding and resizing, on the training thread: data.num_workers is 0), so the comparison leans against focaldet.
 
 Takes ~1 minute per 10 steps per side on the 2-core reference machine when it is quiet; on a
 loaded machine both sides slow down unevenly: compare only figures from one quiet run.

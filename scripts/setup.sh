@@ -10,6 +10,7 @@ PACKAGES=(
   libtorch-dev libgloo-dev libopenblas0-pthread
   libopencv-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   nlohmann-json3-dev libsimdjson-dev libtinyxml2-dev
+  gnuplot-nox  # plots of `focaldet compare` and `analyze-loss` (optional: CSVs without it)
   libgtest-dev libgmock-dev libbenchmark-dev
   # test oracles only (never a runtime dependency)
   python3 python3-numpy python3-torch python3-torchvision

@@ -9,7 +9,9 @@ void register_commands(CLI::App& app) {
   register_train_command(app);
   register_eval_command(app);
   register_predict_command(app);
+  register_analyze_loss_command(app);
   register_convert_command(app);
+  register_compare_command(app);
 }
 
 }  // namespace focaldet::cli

@@ -31,10 +31,21 @@ struct EvalCheckpointArgs {
 };
 void run_eval_checkpoint(const EvalCheckpointArgs& args);
 
+// Where a command that reads a checkpoint writes by default: the run dir the checkpoint lives
+// in (run/checkpoints/x.pt -> run), or the checkpoint's own folder when it is not in a run dir.
+std::string run_dir_of_checkpoint(const std::string& checkpoint);
+
 // focaldet train (train_command.cpp).
 void register_train_command(CLI::App& app);
 
 // focaldet predict: draw detections on images (predict_command.cpp).
 void register_predict_command(CLI::App& app);
+
+// focaldet analyze-loss: how the loss is spread over samples, Fig. 4 of the focal loss paper
+// (analyze_loss_command.cpp).
+void register_analyze_loss_command(CLI::App& app);
+
+// focaldet compare: the report comparing runs (compare_command.cpp).
+void register_compare_command(CLI::App& app);
 
 }  // namespace focaldet::cli

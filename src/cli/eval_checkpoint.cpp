@@ -16,6 +16,11 @@
 
 namespace focaldet::cli {
 
+std::string run_dir_of_checkpoint(const std::string& checkpoint) {
+  const std::filesystem::path folder = std::filesystem::path(checkpoint).parent_path();
+  return (folder.filename() == "checkpoints" ? folder.parent_path() : folder).string();
+}
+
 void run_eval_checkpoint(const EvalCheckpointArgs& args) {
   const config::Config c = config::load_config(args.config, args.overrides);
   const int threads = train::apply_threads(c);
@@ -31,11 +36,8 @@ void run_eval_checkpoint(const EvalCheckpointArgs& args) {
   std::cout << eval::format_report(e.result) << std::flush;
 
   namespace fs = std::filesystem;
-  // Default output folder: the run dir the checkpoint lives in (run/checkpoints/x.pt -> run).
-  const fs::path ckpt_dir = fs::path(args.checkpoint).parent_path();
-  const fs::path out = !args.out_dir.empty()               ? fs::path(args.out_dir)
-                       : ckpt_dir.filename() == "checkpoints" ? ckpt_dir.parent_path()
-                                                              : ckpt_dir;
+  const fs::path out = !args.out_dir.empty() ? fs::path(args.out_dir)
+                                             : fs::path(run_dir_of_checkpoint(args.checkpoint));
   std::error_code ec;
   fs::create_directories(out.empty() ? fs::path(".") : out, ec);
   check(!ec, out.string() + ": cannot create the output folder: " + ec.message());

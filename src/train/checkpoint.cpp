@@ -82,11 +82,15 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
     s.normalizer = read_scalar<double>(archive, "normalizer");
     s.best_ap = read_scalar<double>(archive, "best_ap");
     s.best_iteration = read_scalar<int64_t>(archive, "best_iteration");
-    s.evaluated_iteration = read_scalar<int64_t>(archive, "evaluated_iteration");
-    torch::Tensor window;
-    archive.read("log_window", window);
-    window = window.contiguous();
-    s.log_window.assign(window.data_ptr<double>(), window.data_ptr<double>() + window.numel());
+    // Checkpoints written before these two were added (commit 328b3bc) lack them: such a run
+    // resumes with no evaluation noted and a fresh log window, and still evaluates and loads.
+    torch::Tensor evaluated, window;
+    if (archive.try_read("evaluated_iteration", evaluated))
+      s.evaluated_iteration = evaluated.item<int64_t>();
+    if (archive.try_read("log_window", window)) {
+      window = window.contiguous();
+      s.log_window.assign(window.data_ptr<double>(), window.data_ptr<double>() + window.numel());
+    }
     torch::Tensor rng;
     archive.read("rng", rng);
     at::Generator generator = at::detail::getDefaultCPUGenerator();

@@ -96,33 +96,49 @@ Detector::Detector(const DetectorOptions& options)
   model_ = model::RetinaNet(m);
 }
 
-TrainLosses Detector::losses(const data::Batch& batch) {
+at::Tensor AssignedOutputs::targets() const {
+  std::vector<at::Tensor> labels;
+  labels.reserve(assigned.size());
+  for (const auto& r : assigned) labels.push_back(r.labels);
+  return at::stack(labels);
+}
+
+AssignedOutputs Detector::forward_assigned(const data::Batch& batch) {
   const int64_t images = batch.size();
   check(images > 0, "detector: empty batch");
-  const model::RetinaNetOutput out = model_->forward(batch.images);
-  const std::vector<anchors::Size2> feature_sizes(out.feature_sizes.begin(),
-                                                  out.feature_sizes.end());
-  const at::Tensor anchors = anchor_generator_.anchors(
-      {batch.images.size(2), batch.images.size(3)}, feature_sizes, batch.images.device());
+  AssignedOutputs result;
+  result.out = model_->forward(batch.images);
+  const std::vector<anchors::Size2> feature_sizes(result.out.feature_sizes.begin(),
+                                                  result.out.feature_sizes.end());
+  result.anchors = anchor_generator_.anchors({batch.images.size(2), batch.images.size(3)},
+                                             feature_sizes, batch.images.device());
   const std::vector<int64_t> per_level = anchor_generator_.num_anchors_per_level(feature_sizes);
-
-  std::vector<at::Tensor> targets(images);
-  std::vector<PositiveRows> positives(images);
-  std::vector<int64_t> num_pos(images);
+  result.assigned.reserve(images);
   for (int64_t i = 0; i < images; ++i) {
     assign::GroundTruth gt;
     gt.boxes = batch.boxes[i];
     gt.labels = batch.labels[i];
     gt.crowd_boxes = batch.crowd_boxes[i];
-    const assign::AssignResult r =
+    result.assigned.push_back(
         options_.assigner == AssignerKind::MaxIoU
-            ? assign::assign_max_iou(anchors, gt, options_.max_iou)
-            : assign::assign_atss(anchors, per_level, gt, options_.atss);
-    targets[i] = r.labels;
+            ? assign::assign_max_iou(result.anchors, gt, options_.max_iou)
+            : assign::assign_atss(result.anchors, per_level, gt, options_.atss));
+  }
+  return result;
+}
+
+TrainLosses Detector::losses(const data::Batch& batch) {
+  const AssignedOutputs a = forward_assigned(batch);
+  const model::RetinaNetOutput& out = a.out;
+  const int64_t images = batch.size();
+  std::vector<PositiveRows> positives(images);
+  std::vector<int64_t> num_pos(images);
+  for (int64_t i = 0; i < images; ++i) {
+    const assign::AssignResult& r = a.assigned[i];
     const at::Tensor pos = at::nonzero(r.matched_gt >= 0).view(-1);
     num_pos[i] = pos.size(0);
-    positives[i] = {out.box_deltas[i].index_select(0, pos), anchors.index_select(0, pos),
-                    gt.boxes.index_select(0, r.matched_gt.index_select(0, pos))};
+    positives[i] = {out.box_deltas[i].index_select(0, pos), a.anchors.index_select(0, pos),
+                    batch.boxes[i].index_select(0, r.matched_gt.index_select(0, pos))};
   }
 
   TrainLosses result;
@@ -135,8 +151,8 @@ TrainLosses Detector::losses(const data::Batch& batch) {
       const double norm = std::max<int64_t>(1, num_pos[i]);
       loss::LossBreakdown b;
       cls_terms.push_back(loss::classification_loss(out.cls_logits.slice(0, i, i + 1),
-                                                    targets[i].unsqueeze(0), options_.cls, norm,
-                                                    &b));
+                                                    a.assigned[i].labels.unsqueeze(0), options_.cls,
+                                                    norm, &b));
       box_terms.push_back(box_loss_sum(options_, positives[i]) / norm);
       add_scaled(result.breakdown, b, 1.0 / images);
     }
@@ -144,7 +160,7 @@ TrainLosses Detector::losses(const data::Batch& batch) {
     box = at::stack(box_terms).sum() / images;
   } else {
     const double norm = normalizer_.update(result.num_pos);
-    cls = loss::classification_loss(out.cls_logits, at::stack(targets), options_.cls, norm,
+    cls = loss::classification_loss(out.cls_logits, a.targets(), options_.cls, norm,
                                     &result.breakdown);
     box = box_loss_sum(options_, cat_rows(positives)) / norm;
   }

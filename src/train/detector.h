@@ -45,6 +45,18 @@ struct DetectorOptions {
   infer::PostprocessOptions postprocess;
 };
 
+// What the losses start from: the model's outputs for a batch, its anchors, and the assigner's
+// verdict on every anchor of every image. losses() is built on it; the loss analysis
+// (focaldet analyze-loss) reads the same per-anchor logits and targets.
+struct AssignedOutputs {
+  model::RetinaNetOutput out;  // cls_logits [B, A, K], box_deltas [B, A, 4]
+  torch::Tensor anchors;       // [A, 4] input pixels, the same for every image of the batch
+  std::vector<assign::AssignResult> assigned;  // B x (matched_gt, labels [A] int64)
+
+  // [B, A] int64: class index, kBackground or kIgnore per anchor (the classification targets).
+  torch::Tensor targets() const;
+};
+
 // One training step's losses. `total` = cls + box_weight * box, differentiable; the doubles are
 // their values, and `breakdown` splits `cls` by kind of anchor (same scale).
 struct TrainLosses {
@@ -62,6 +74,10 @@ class Detector {
   // Forward, assignment and losses for a training batch (its images, boxes, labels and crowd
   // regions as the loader gives them). The model is used in whatever train/eval mode it is in.
   TrainLosses losses(const data::Batch& batch);
+
+  // Forward and assignment for a batch, without the losses: what losses() computes them from.
+  // Under the caller's grad mode and the model's train/eval mode.
+  AssignedOutputs forward_assigned(const data::Batch& batch);
 
   // Inference under no-grad: detections per image in original image pixels (flips of the batch
   // are not undone here: infer::to_coco_results does that).

@@ -1,6 +1,8 @@
 // The trainer's small parts, against hand-computed values: the LR schedule, the log window's
-// means and shares, and the repair of a run's jsonl files on resume.
+// means and shares, the repair of a run's jsonl files on resume, and checkpoints of older runs.
 #include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/serialize/output-archive.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -8,6 +10,9 @@
 #include <fstream>
 #include <string>
 
+#include "common/error.h"
+#include "support/temp_dir.h"
+#include "train/checkpoint.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
 
@@ -110,4 +115,37 @@ TEST(MetricsLog, TruncateKeepsCompleteLinesUpToTheIteration) {
   const std::string text2((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text2, text + "{\"iter\":6}\n");
   fs::remove_all(dir);
+}
+
+// Runs trained before checkpoints held the log window and the last evaluated iteration (commit
+// 328b3bc) still load: for `focaldet eval`, `analyze-loss` and resuming.
+TEST(Checkpoint, LoadsOneWrittenBeforeTheLogWindowAndEvaluatedIteration) {
+  focaldet::test::TempDir tmp;
+  torch::nn::Linear saved(2, 3);
+  torch::serialize::OutputArchive archive, model_archive;
+  saved->save(model_archive);
+  archive.write("model", model_archive);
+  archive.write("iteration", torch::tensor(int64_t{40}));
+  archive.write("epoch", torch::tensor(int64_t{1}));
+  archive.write("batch_in_epoch", torch::tensor(int64_t{5}));
+  archive.write("elapsed_seconds", torch::tensor(12.5, torch::kFloat64));
+  archive.write("normalizer", torch::tensor(100.0, torch::kFloat64));
+  archive.write("best_ap", torch::tensor(0.25, torch::kFloat64));
+  archive.write("best_iteration", torch::tensor(int64_t{30}));
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  const std::string path = tmp / "old.pt";
+  archive.save_to(path);
+
+  torch::nn::Linear loaded(2, 3);
+  const TrainState s = load_checkpoint(path, *loaded, nullptr);
+  EXPECT_EQ(s.iteration, 40);
+  EXPECT_EQ(s.best_iteration, 30);
+  EXPECT_EQ(s.evaluated_iteration, -1);
+  EXPECT_TRUE(s.log_window.empty());
+  EXPECT_TRUE(torch::equal(loaded->weight, saved->weight));
+  // A key that was always there is still required.
+  torch::serialize::OutputArchive no_iteration;
+  no_iteration.write("model", model_archive);
+  no_iteration.save_to(tmp / "broken.pt");
+  EXPECT_THROW(load_checkpoint(tmp / "broken.pt", *loaded, nullptr), focaldet::Error);
 }

@@ -12,41 +12,37 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Two-sided 95% critical values of Student's t for 1..30 degrees of freedom.
-constexpr double kT95[] = {12.706, 4.303, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201,
-                           2.179,  2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080,
-                           2.074,  2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042, 2.042};
+constexpr double kT95[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                           2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                           2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
 
 double t_critical(double df) {
   // Round the (fractional) Welch df down: the test stays conservative.
   const int k = static_cast<int>(std::floor(df));
   if (k < 1) return kT95[0];
-  if (k > 30) return 1.96;
+  if (k > 30) return k > 120 ? 1.96 : k > 60 ? 1.98 : k > 40 ? 2.00 : 2.021;
   return kT95[k - 1];
 }
 
-std::string basename(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-// What a run's AP is measured on: the val file's name, and the class names once it has been
-// evaluated (empty before).
+// What a run's AP is measured on: the val file (config.yaml holds it resolved), the class
+// count, and the class names once it has been evaluated (empty before).
 struct Dataset {
-  std::string val_file;
+  std::string val_file, num_classes;
   std::vector<std::string> classes;
 };
 
 Dataset dataset_of(const Run& run) {
-  Dataset d{basename(run.get("data.val")), {}};
+  Dataset d{run.get("data.val"), run.get("data.num_classes"), {}};
   if (const EvalPoint* e = final_eval(run))
     for (const auto& [name, ap] : e->ap_per_class) d.classes.push_back(name);
   return d;
 }
 
-// Same data when the val files have the same name and the class names agree where both runs
+// Same data when the val files and class counts are the same and the class names agree where both runs
 // have been evaluated.
 bool same_data(const Dataset& a, const Dataset& b) {
-  return a.val_file == b.val_file && (a.classes.empty() || b.classes.empty() || a.classes == b.classes);
+  return a.val_file == b.val_file && a.num_classes == b.num_classes &&
+         (a.classes.empty() || b.classes.empty() || a.classes == b.classes);
 }
 
 std::string describe(const Dataset& d) {
@@ -79,7 +75,8 @@ bool is_incidental_key(const std::string& key) {
   static const std::set<std::string> keys = {"run.seed",        "run.name",
                                              "run.output_dir",  "run.threads",
                                              "data.num_workers", "train.checkpoint_every",
-                                             "train.log_every"};
+                                             "train.log_every", "train.eval_every",
+                                             "train.progress"};
   return keys.count(key) > 0;
 }
 

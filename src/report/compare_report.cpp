@@ -8,21 +8,13 @@
 #include <sstream>
 
 #include "common/atomic_file.h"
+#include "report/format.h"
 #include "report/plot.h"
 
 namespace focaldet::report {
 namespace {
 
 const std::vector<std::string> kStats = {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"};
-
-std::string fixed(double v, int digits = 3) {
-  if (!std::isfinite(v)) return "–";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-std::string percent(double share) { return std::isfinite(share) ? fixed(100 * share, 1) + "%" : "–"; }
 
 // "0.531 ± 0.004" over seeds, "0.531" for one run, "–" for none.
 std::string mean_spread(const Summary& s) {
@@ -86,9 +78,16 @@ std::string seeds_of(const Group& g) {
   return out;
 }
 
+// The group the others are measured against: the first one with an evaluated run.
+const Group& reference_group(const Comparison& c) {
+  for (const auto& g : c.groups)
+    if (!final_values(g, "AP").empty()) return g;
+  return c.groups.front();
+}
+
 std::string summary_section(const Comparison& c) {
   std::ostringstream out;
-  const Group& ref = c.groups.front();
+  const Group& ref = reference_group(c);
   const Summary ref_ap = summarize(final_values(ref, "AP"));
   out << "## Summary\n\n";
   out << "Final val AP (mean ± sample standard deviation over seeds; a difference *exceeds the "
@@ -194,13 +193,14 @@ std::string metrics_section(const Comparison& c) {
 
 std::string differences_section(const Comparison& c) {
   if (c.groups.size() < 2) return "";
-  const Group& ref = c.groups.front();
+  const Group& ref = reference_group(c);
   std::vector<std::string> header = {"group"};
   std::vector<std::string> metrics = {"AP", "AP50", "AP75"};
   for (const auto& m : class_names(c)) metrics.push_back("AP/" + m);
   for (const auto& m : metrics) header.push_back("Δ " + m);
   std::vector<std::vector<std::string>> rows;
-  for (size_t g = 1; g < c.groups.size(); ++g) {
+  for (size_t g = 0; g < c.groups.size(); ++g) {
+    if (&c.groups[g] == &ref) continue;
     std::vector<std::string> r = {c.groups[g].label};
     for (const auto& m : metrics) {
       const auto a = final_values(ref, m), b = final_values(c.groups[g], m);
@@ -276,12 +276,16 @@ std::string pivot_section(const Comparison& c, const ReportOptions& o) {
       std::vector<std::string> cells = {r};
       for (const auto& k : cols_v) {
         std::string cell = "–";
+        int groups_here = 0;
         for (const auto& g : c.groups)
           if (g.runs.front()->get(o.pivot_row) == r && g.runs.front()->get(o.pivot_col) == k) {
             const Summary s = summarize(final_values(g, metric));
             cell = mean_spread(s);
             if (s.n && s.mean == best) cell = "**" + cell + "**";
+            ++groups_here;
           }
+        // Other keys differ too: several groups share this cell, and one number would hide it.
+        if (groups_here > 1) cell = std::to_string(groups_here) + " groups (see above)";
         cells.push_back(cell);
       }
       rows.push_back(cells);
@@ -358,23 +362,11 @@ std::vector<PlotSpec> plot_specs(const Comparison& c) {
   return specs;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char ch : s) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return out + "\"";
-}
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
 }  // namespace
 
 std::string markdown_report(const Comparison& c, const ReportOptions& o,
-                            const std::vector<std::string>& plots) {
+                            const std::vector<std::string>& plots,
+                            const std::vector<std::string>& extra_notes) {
   std::string text = "# " + o.title + "\n\n";
   if (!o.notes.empty()) text += o.notes + (o.notes.back() == '\n' ? "\n" : "\n\n");
   if (!o.command.empty())
@@ -393,9 +385,10 @@ std::string markdown_report(const Comparison& c, const ReportOptions& o,
       if (std::find(plots.begin(), plots.end(), spec.file) != plots.end())
         text += spec.caption + "\n\n![" + spec.file + "](" + spec.file + ")\n\n";
   }
-  if (!c.notes.empty()) {
+  if (!c.notes.empty() || !extra_notes.empty()) {
     text += "## Notes\n\n";
     for (const auto& n : c.notes) text += "- " + n + "\n";
+    for (const auto& n : extra_notes) text += "- " + n + "\n";
     text += "\n";
   }
   return text;
@@ -410,7 +403,7 @@ std::string final_metrics_csv(const Comparison& c) {
   const auto names = class_names(c);
   std::string out = "run,group,seed,iter";
   for (const auto& s : kStats) out += "," + s;
-  for (const auto& n : names) out += ",AP_" + csv_field(n);
+  for (const auto& n : names) out += "," + csv_field("AP_" + n);
   out += "\n";
   for (const auto& g : c.groups)
     for (const Run* r : g.runs) {
@@ -439,8 +432,10 @@ std::string curves_csv(const Comparison& c) {
   return out;
 }
 
-std::vector<std::string> write_report(Comparison c, const ReportOptions& o) {
-  std::filesystem::create_directories(o.out_dir);
+std::vector<std::string> write_report(const Comparison& c, const ReportOptions& o) {
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  check(!ec, o.out_dir + ": cannot create the report folder: " + ec.message());
   std::vector<std::string> warnings, plots;
   if (o.plots && !c.groups.empty()) {
     for (const auto& spec : plot_specs(c)) {
@@ -450,13 +445,14 @@ std::vector<std::string> write_report(Comparison c, const ReportOptions& o) {
       } catch (const PlotUnavailable& e) {
         warnings.push_back(e.what());
         break;
+      } catch (const Error& e) {  // one plot failing costs that plot, not the report
+        warnings.push_back(e.what());
       }
     }
   }
-  for (const auto& w : warnings) c.notes.push_back(w);
   write_file_atomic(o.out_dir + "/final_metrics.csv", final_metrics_csv(c));
   write_file_atomic(o.out_dir + "/curves.csv", curves_csv(c));
-  write_file_atomic(o.out_dir + "/README.md", markdown_report(c, o, plots));
+  write_file_atomic(o.out_dir + "/README.md", markdown_report(c, o, plots, warnings));
   return warnings;
 }
 

@@ -20,9 +20,11 @@ struct ReportOptions {
   bool plots = true;
 };
 
-// The Markdown of the report; `plots` are the PNG file names written beside it.
+// The Markdown of the report; `plots` are the PNG file names written beside it, and
+// `extra_notes` go to the notes after the comparison's own.
 std::string markdown_report(const Comparison& c, const ReportOptions& options,
-                            const std::vector<std::string>& plots);
+                            const std::vector<std::string>& plots,
+                            const std::vector<std::string>& extra_notes = {});
 
 // The summary and the final metrics tables, for the terminal.
 std::string console_summary(const Comparison& c);
@@ -32,7 +34,8 @@ std::string final_metrics_csv(const Comparison& c);
 std::string curves_csv(const Comparison& c);
 
 // Writes README.md, the CSVs and (when gnuplot is there) the plots into options.out_dir, each
-// file atomically. Returns the warnings it met (plots skipped), which the report also lists.
-std::vector<std::string> write_report(Comparison c, const ReportOptions& options);
+// file atomically. Returns the warnings it met (a plot that failed, plots skipped), which the
+// report's notes also list. Throws focaldet::Error when the folder cannot be made.
+std::vector<std::string> write_report(const Comparison& c, const ReportOptions& options);
 
 }  // namespace focaldet::report

@@ -7,34 +7,16 @@
 #include <sstream>
 
 #include "common/atomic_file.h"
+#include "report/format.h"
 
 namespace focaldet::report {
 namespace {
 
 constexpr SampleGroup kGroups[] = {SampleGroup::Positive, SampleGroup::Negative};
 
-// Round-trips a double closely enough for any plot or table; "nan" reads back as NaN (pandas,
-// numpy, gnuplot).
-std::string number(double v) {
-  if (std::isnan(v)) return "nan";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
 std::string gamma_text(double gamma) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", gamma);
-  return buf;
-}
-
-// A share in [0, 1] as a percentage; small ones keep two significant digits rather than
-// printing as 0.0%.
-std::string percent(double share) {
-  if (std::isnan(share)) return "n/a";
-  char buf[32];
-  const double p = 100 * share;
-  std::snprintf(buf, sizeof buf, p != 0 && p < 0.1 ? "%.2g%%" : "%.1f%%", p);
   return buf;
 }
 

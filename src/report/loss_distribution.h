@@ -71,7 +71,7 @@ class LossDistribution {
   LossDistributionOptions options_;
   int64_t num_bins_;
   std::vector<int64_t> counts_;  // [group][bin]
-  std::vector<double> losses_;   // [group][gamma][bin]
+  std::vector<double> losses_;   // [group][bin][gamma]
   std::vector<double> easy_;     // [group][gamma]
 };
 

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/atomic_file.h"
+#include "report/format.h"
 
 extern char** environ;
 
@@ -26,24 +26,16 @@ const char* const kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#946
                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 constexpr int kNumColors = 10;
 
-// A gnuplot double-quoted string.
+// A gnuplot single-quoted string: nothing in it is interpreted ('' is a quote). Double quotes
+// would run `backquoted` text as a shell command, and labels come from run names and paths.
 std::string quoted(const std::string& s) {
-  std::string out = "\"";
+  std::string out = "'";
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
+    if (c == '\'') out += "''";
+    else if (c == '\n' || c == '\r') out += ' ';
+    else out += c;
   }
-  return out + "\"";
-}
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
+  return out + "'";
 }
 
 // Series `s` as a datablock: x y [low high] per line, a blank line where y is NaN (a gap).
@@ -160,7 +152,7 @@ std::string gnuplot_script(const Figure& figure, const std::string& png_path) {
     }
     if (parts.empty()) {
       // gnuplot needs something to plot: an empty panel says so.
-      out << "set label 1 \"no data\" at graph 0.5, 0.5 center\nunset key\n"
+      out << "unset logscale\nset label 1 \"no data\" at graph 0.5, 0.5 center\nunset key\n"
              "plot [0:1] [0:1] NaN notitle\n";
       continue;
     }
@@ -180,34 +172,38 @@ void write_png(const Figure& figure, const std::string& png_path) {
   const auto slash = png_path.rfind('/');
   const std::string folder = slash == std::string::npos ? "." : png_path.substr(0, slash);
   const std::string base = slash == std::string::npos ? png_path : png_path.substr(slash + 1);
-  std::string temp_png = folder + "/." + base + ".tmp.XXXXXX";
-  const int fd = mkstemp(temp_png.data());
-  check(fd >= 0, "cannot create a temp file in " + folder + ": " + std::strerror(errno));
-  fchmod(fd, 0644);  // mkstemp's 0600 would make the renamed image private
-  close(fd);
-  std::string temp_script = folder + "/." + base + ".gp.tmp.XXXXXX";
-  const int script_fd = mkstemp(temp_script.data());
-  if (script_fd < 0) {
-    unlink(temp_png.c_str());
-    check(false, "cannot create a temp file in " + folder + ": " + std::strerror(errno));
-  }
-  const std::string script = gnuplot_script(figure, temp_png);
+  // Both temp files are removed on every path out of here but success's rename.
+  struct TempFiles {
+    std::string png, script;
+    ~TempFiles() {
+      if (!png.empty()) unlink(png.c_str());
+      if (!script.empty()) unlink(script.c_str());
+    }
+  } temp;
+  auto make_temp = [&](const std::string& pattern) {
+    std::string path = folder + "/." + base + pattern;
+    const int fd = mkstemp(path.data());
+    check(fd >= 0, "cannot create a temp file in " + folder + ": " + std::strerror(errno));
+    return std::make_pair(path, fd);
+  };
+  auto [png, png_fd] = make_temp(".tmp.XXXXXX");
+  temp.png = png;
+  fchmod(png_fd, 0644);  // mkstemp's 0600 would make the renamed image private
+  close(png_fd);
+  const std::string script = gnuplot_script(figure, temp.png);  // may throw: no fd open yet
+  auto [script_path, script_fd] = make_temp(".gp.tmp.XXXXXX");
+  temp.script = script_path;
   const bool written = ::write(script_fd, script.data(), script.size()) ==
                        static_cast<ssize_t>(script.size());
   close(script_fd);
+  check(written, "cannot write a temp file in " + folder + ": " + std::strerror(errno));
   std::string output;
-  const int status = written ? run_gnuplot({temp_script}, &output) : -1;
-  unlink(temp_script.c_str());
-  if (status != 0) {
-    unlink(temp_png.c_str());
-    check(false, "plot " + png_path + ": gnuplot failed (status " + std::to_string(status) +
-                     "): " + output);
-  }
-  if (std::rename(temp_png.c_str(), png_path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    unlink(temp_png.c_str());
-    check(false, "cannot write " + png_path + ": " + why);
-  }
+  const int status = run_gnuplot({temp.script}, &output);
+  check(status == 0, "plot " + png_path + ": gnuplot failed (status " + std::to_string(status) +
+                         "): " + output);
+  check(std::rename(temp.png.c_str(), png_path.c_str()) == 0,
+        "cannot write " + png_path + ": " + std::strerror(errno));
+  temp.png.clear();
 }
 
 }  // namespace focaldet::report

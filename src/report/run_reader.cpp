@@ -55,7 +55,11 @@ void read_jsonl(const std::string& path, std::vector<std::string>& warnings, F o
       warnings.push_back(where + ": no integer \"iter\" (line skipped)");
       continue;
     }
-    on_line(j, where);
+    try {
+      on_line(j, where);
+    } catch (const json::exception&) {  // a field of the wrong type ("split": 3)
+      warnings.push_back(where + ": a field has the wrong type (line skipped)");
+    }
   }
 }
 
@@ -75,9 +79,10 @@ std::string Run::get(const std::string& key) const {
 }
 
 Run read_run(const std::string& dir) {
-  check(fs::is_directory(dir), dir + ": not a folder");
+  std::error_code ec;
+  check(fs::is_directory(dir, ec), dir + ": not a folder");
   const std::string config_path = dir + "/config.yaml";
-  check(fs::is_regular_file(config_path),
+  check(fs::is_regular_file(config_path, ec),
         dir + ": not a run directory (no config.yaml; focaldet train makes run directories)");
   Run run;
   run.dir = dir;
@@ -86,10 +91,10 @@ Run read_run(const std::string& dir) {
     check(root.IsMap(), config_path + ": not a focaldet config (no sections)");
     flatten(root, "", run.config);
   } catch (const YAML::Exception& e) {
-    throw Error(config_path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML (" +
-                e.msg + ")");
+    const std::string at = e.mark.is_null() ? "" : ":" + std::to_string(e.mark.line + 1);
+    throw Error(config_path + at + ": cannot read it as YAML (" + e.msg + ")");
   }
-  if (!fs::exists(dir + "/metrics.jsonl"))
+  if (!fs::exists(dir + "/metrics.jsonl", ec))
     run.warnings.push_back(dir + ": no metrics.jsonl yet (no log step reached)");
 
   read_jsonl(dir + "/metrics.jsonl", run.warnings, [&](const json& j, const std::string&) {

@@ -26,6 +26,20 @@ T read_scalar(torch::serialize::InputArchive& archive, const char* key) {
   return t.item<T>();
 }
 
+// Every parameter's and buffer's shape, by name.
+std::vector<std::pair<std::string, std::vector<int64_t>>> shapes_of(const torch::nn::Module& m) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& p : m.named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : m.named_buffers()) shapes.emplace_back(b.key(), b.value().sizes().vec());
+  return shapes;
+}
+
+std::string shape_text(const std::vector<int64_t>& sizes) {
+  std::string text = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) text += (i ? ", " : "") + std::to_string(sizes[i]);
+  return text + "]";
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
@@ -69,7 +83,16 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
     archive.load_from(bytes);
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
+    // Module::load replaces each tensor, shape and all: a checkpoint of another architecture
+    // would load "fine" and fail later, or not at all. Compare every shape with the model's.
+    const auto expected = shapes_of(model);
     model.load(model_archive);
+    const auto got = shapes_of(model);
+    for (size_t i = 0; i < expected.size() && i < got.size(); ++i)
+      check(expected[i].second == got[i].second,
+            path + ": '" + expected[i].first + "' has shape " + shape_text(got[i].second) +
+                " in the checkpoint but " + shape_text(expected[i].second) +
+                " in the model this config builds (was it saved with other model.* settings?)");
     if (optimizer != nullptr) {
       torch::serialize::InputArchive optimizer_archive;
       archive.read("optimizer", optimizer_archive);

@@ -129,6 +129,15 @@ TEST(Compare, WelchTestMatchesHandComputation) {
   const Difference near = compare_means({1, 2, 3}, {1.5, 2.5, 3.5});
   EXPECT_FALSE(near.significant);
   EXPECT_NEAR(near.delta, 0.5, 1e-12);
+  // df 4 (3 runs a side, equal spread): the critical t is 2.776. t = 2.2 / sqrt(2/3) = 2.694 is
+  // within the spread; t = 2.3 / sqrt(2/3) = 2.817 is beyond it.
+  EXPECT_FALSE(compare_means({1, 2, 3}, {3.2, 4.2, 5.2}).significant);
+  EXPECT_TRUE(compare_means({1, 2, 3}, {3.3, 4.3, 5.3}).significant);
+  // df 2 (2 runs a side): critical 4.303; t = 4 / sqrt(1/2 + 1/2) ... spread 1/sqrt(2) each.
+  // a = {0, 1}, b = {4, 5}: variances 0.5, t = 4 / sqrt(0.25 + 0.25) = 5.657 > 4.303.
+  EXPECT_TRUE(compare_means({0, 1}, {4, 5}).significant);
+  // b = {3, 4}: t = 3 / sqrt(0.5) = 4.243 < 4.303.
+  EXPECT_FALSE(compare_means({0, 1}, {3, 4}).significant);
   const Difference single = compare_means({1}, {2});
   EXPECT_FALSE(single.testable);
   EXPECT_FALSE(single.significant);
@@ -189,6 +198,18 @@ TEST(Compare, RunsOnOtherDataAreLeftOutAndNamed) {
   ASSERT_EQ(c.notes.size(), 1u);
   EXPECT_NE(c.notes[0].find("coco_run"), std::string::npos) << c.notes[0];
   EXPECT_NE(c.notes[0].find("other data"), std::string::npos) << c.notes[0];
+}
+
+TEST(Compare, RunsWithOtherClassNamesOnTheSameFileAreLeftOut) {
+  TempDir dir;
+  std::vector<report::Run> runs = focal_and_ce(dir);
+  SyntheticRun relabelled;
+  relabelled.classes = {"red", "white", "platelet"};
+  runs.push_back(read_run(write_run(dir, "relabelled", relabelled)));
+  const Comparison c = build_comparison(std::move(runs));
+  EXPECT_EQ(c.runs.size(), 6u);
+  ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_NE(c.notes[0].find("relabelled: left out"), std::string::npos) << c.notes[0];
 }
 
 TEST(Compare, CurvesCombineRunsOfOtherLengthsAndIntervals) {
@@ -309,6 +330,32 @@ TEST(Plot, WritesAPngOfTheStatedSize) {
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) ++files, (void)e;
   EXPECT_EQ(files, 1);
+}
+
+TEST(Plot, LabelsAreNeverRunAsCommands) {
+  ASSERT_TRUE(plotting_available()) << "gnuplot with pngcairo is needed (apt-get install gnuplot-nox)";
+  TempDir dir;
+  // gnuplot runs `backquoted` text inside double-quoted strings; run names reach labels.
+  const std::string marker = dir / "ran";
+  Figure f;
+  Panel p;
+  p.title = "`touch " + marker + "`";
+  p.series.push_back(Series{"it's `touch " + marker + "`", {1, 2}, {1, 2}, {}, {}});
+  f.panels = {p};
+  write_png(f, dir / "plot.png");
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  EXPECT_EQ(png_size(dir / "plot.png"), std::make_pair(1000, 640));
+}
+
+TEST(Plot, EmptyLogScalePanelStillDraws) {
+  ASSERT_TRUE(plotting_available()) << "gnuplot with pngcairo is needed (apt-get install gnuplot-nox)";
+  TempDir dir;
+  Figure f;
+  Panel empty;
+  empty.log_y = true;  // the loss panels before any run has logged
+  f.panels = {empty};
+  write_png(f, dir / "plot.png");
+  EXPECT_EQ(png_size(dir / "plot.png"), std::make_pair(1000, 640));
 }
 
 TEST(Plot, WriteReportMakesEveryPlotItLinks) {

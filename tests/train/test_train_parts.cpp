@@ -149,3 +149,24 @@ TEST(Checkpoint, LoadsOneWrittenBeforeTheLogWindowAndEvaluatedIteration) {
   no_iteration.save_to(tmp / "broken.pt");
   EXPECT_THROW(load_checkpoint(tmp / "broken.pt", *loaded, nullptr), focaldet::Error);
 }
+
+// A checkpoint of another architecture is refused, naming the tensor and both shapes, instead of
+// loading its shapes into the model (Module::load would).
+TEST(Checkpoint, RefusesTensorsOfAnotherShape) {
+  focaldet::test::TempDir tmp;
+  torch::nn::Linear saved(2, 3);
+  save_checkpoint(tmp / "a.pt", *saved, nullptr, TrainState{});
+  torch::nn::Linear other(2, 4);
+  try {
+    load_checkpoint(tmp / "a.pt", *other, nullptr);
+    FAIL() << "expected an Error";
+  } catch (const focaldet::Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'weight' has shape [3, 2] in the checkpoint but [4, 2]"),
+              std::string::npos)
+        << what;
+  }
+  torch::nn::Linear same(2, 3);
+  EXPECT_NO_THROW(load_checkpoint(tmp / "a.pt", *same, nullptr));
+  EXPECT_TRUE(torch::equal(same->weight, saved->weight));
+}

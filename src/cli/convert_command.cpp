@@ -20,8 +20,26 @@ struct ConvertVocArgs {
 
 void run_convert_voc(const ConvertVocArgs& args) {
   const auto summaries = data::convert_voc(args.voc_root, args.out_dir, args.options);
+  std::string difficult;  // "train 3, val 1"
   for (const data::VocSplitSummary& s : summaries) {
     spdlog::info("{}: {} images, {} boxes -> {}", s.split, s.num_images, s.num_annotations, s.path);
+    if (s.num_difficult > 0) {
+      difficult +=
+          (difficult.empty() ? "" : ", ") + s.split + " " + std::to_string(s.num_difficult);
+    }
+  }
+  // Said every time: the choice changes what the evaluation counts (data/voc_convert.h).
+  if (difficult.empty()) return;
+  if (args.options.difficult_as_boxes) {
+    spdlog::info(
+        "difficult objects ({}) kept as ordinary boxes, iscrowd 0, by --difficult-as-boxes "
+        "(VOC: not counted in evaluation; here they are)",
+        difficult);
+  } else {
+    spdlog::info(
+        "difficult objects ({}) written as iscrowd 1 regions (VOC: not counted in "
+        "evaluation; --difficult-as-boxes keeps them as ordinary boxes)",
+        difficult);
   }
 }
 
@@ -42,6 +60,15 @@ void register_convert_command(CLI::App& app) {
   voc->add_option("--splits", args->options.splits,
                   "splits to convert (default: every ImageSets/Main/<split>.txt)")
       ->delimiter(',');
+  voc->add_flag("--difficult-as-boxes", args->options.difficult_as_boxes,
+                "write <difficult>1</difficult> objects as ordinary boxes (iscrowd 0), as "
+                "detectron2 trains on "
+                "them; default: iscrowd 1, so that evaluation ignores them as VOC's does");
+  voc->footer(
+      "Objects marked <difficult>1</difficult> become iscrowd 1 regions unless "
+      "--difficult-as-boxes is given: VOC's evaluation does not count them, COCO has no "
+      "'difficult', and focaldet ignores crowd regions in training and evaluation. Their count "
+      "is logged.");
   voc->callback([args] { run_convert_voc(*args); });
 }
 

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "data/image_path.h"
 #include "data/json_diagnostics.h"
 
 namespace focaldet::data {
@@ -129,21 +130,12 @@ dom::object get_entry_object(const Entry& e, dom::element v) {
   return dom::object(v);
 }
 
-// '..' components or an absolute path would read files outside the image root.
+// The shared rule (data/image_path.h): convert voc refuses the same names.
 void check_relative_path(const Entry& e, const std::string& file_name) {
-  if (file_name.empty()) e.fail("'file_name' is empty");
-  const fs::path p(file_name);
-  if (p.is_absolute() || p.has_root_name() || p.has_root_directory() || file_name[0] == '\\') {
-    e.fail("'file_name' \"" + file_name + "\" is absolute; it must be relative to the image root");
-  }
-  for (const fs::path& part : p) {
-    if (part == "..") {
-      e.fail("'file_name' \"" + file_name + "\" escapes the image root ('..')");
-    }
-  }
-  if (file_name.find("\\..") != std::string::npos || file_name.find("..\\") != std::string::npos) {
-    e.fail("'file_name' \"" + file_name + "\" escapes the image root ('..')");
-  }
+  const std::string problem = image_path_problem(file_name);
+  if (problem.empty()) return;
+  if (file_name.empty()) e.fail("'file_name' " + problem);
+  e.fail("'file_name' \"" + file_name + "\" " + problem);
 }
 
 dom::array get_section(const std::string& file, dom::object root, const char* key) {

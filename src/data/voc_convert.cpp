@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +23,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "data/image_path.h"
 
 namespace focaldet::data {
 namespace {
@@ -30,10 +31,26 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
+// Bound on every size and coordinate read from VOC: far beyond any real image, and small
+// enough that w, h and area = w * h stay finite (area <= (2e9 + 1)^2 ~ 4e18), so the json
+// never gets a null (nlohmann writes inf as null) that read_coco would refuse.
+constexpr double kMaxPixels = 1e9;
+
 struct VocObject {
   std::string name;
   double xmin = 0, ymin = 0, xmax = 0, ymax = 0;
+  bool difficult = false;
 };
+
+// The COCO box of a VOC object: 1-based inclusive corners to 0-based [x, y, w, h]
+// (data/bccd/README.md).
+struct CocoBox {
+  double x, y, w, h, area;
+};
+CocoBox coco_box(const VocObject& o) {
+  const double w = o.xmax - o.xmin + 1, h = o.ymax - o.ymin + 1;
+  return {o.xmin - 1, o.ymin - 1, w, h, w * h};
+}
 
 struct VocImage {
   std::string file_name;
@@ -48,6 +65,17 @@ std::string trim(const std::string& s) {
   return s.substr(first, last - first + 1);
 }
 
+// JSON text must be UTF-8 and nlohmann's dump() throws on anything else (exit 1, no file
+// named). tinyxml2 ignores an xml's encoding declaration and passes bytes through, so a
+// Latin-1 export would get that far: check the strings that go into the json when read.
+void check_utf8(const std::string& text, const std::string& what) {
+  try {
+    (void)ordered_json(text).dump();
+  } catch (const nlohmann::json::type_error&) {
+    throw Error(what + " is not valid UTF-8 (the json must be; re-save the file as UTF-8)");
+  }
+}
+
 // Text of child `tag` of `parent`, trimmed; throws naming the file and `what` when absent.
 std::string child_text(const tinyxml2::XMLElement* parent, const char* tag,
                        const std::string& where) {
@@ -59,20 +87,59 @@ std::string child_text(const tinyxml2::XMLElement* parent, const char* tag,
   return t;
 }
 
+// A plain decimal: optional sign, digits, optional fraction, optional exponent ("12", "-3.5",
+// "12.", ".5", "1e3"). strtod alone would also take hex ("0x280" = 640), "inf" and "nan",
+// which no VOC tool writes: such text is a corrupt or hand-edited file, not a number.
+bool is_plain_decimal(const std::string& t) {
+  const auto digit = [&t](std::size_t i) { return i < t.size() && t[i] >= '0' && t[i] <= '9'; };
+  std::size_t i = 0, digits = 0;
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+  for (; digit(i); ++i) ++digits;
+  if (i < t.size() && t[i] == '.') {
+    for (++i; digit(i); ++i) ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  return i == t.size();
+}
+
+// A plain decimal (is_plain_decimal) within +-kMaxPixels. from_chars: no locale, and it says
+// when the text overflows a double (1e999).
 double child_number(const tinyxml2::XMLElement* parent, const char* tag, const std::string& where) {
   const std::string t = child_text(parent, tag, where);
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(t.c_str(), &end);
-  if (end != t.c_str() + t.size() || errno == ERANGE || !std::isfinite(v)) {
-    throw Error(where + ": <" + tag + "> is not a finite number: '" + t + "'");
+  if (!is_plain_decimal(t)) {
+    throw Error(where + ": <" + tag + "> is not a plain decimal number: '" + t + "'");
+  }
+  const char* first = t.c_str() + (t[0] == '+' ? 1 : 0);  // from_chars takes no '+'
+  double v = 0;
+  const auto [end, err] = std::from_chars(first, t.c_str() + t.size(), v);
+  if (err == std::errc::result_out_of_range || !(std::fabs(v) <= kMaxPixels)) {
+    throw Error(where + ": <" + tag + "> is out of range: '" + t +
+                "' (VOC sizes and coordinates must lie within +-1e9 pixels)");
+  }
+  if (err != std::errc() || end != t.c_str() + t.size()) {
+    throw Error(where + ": <" + tag + "> is not a plain decimal number: '" + t + "'");
   }
   return v;
 }
 
+// <difficult>: 0 or 1; absent or empty means 0, as in the VOC devkit's reader.
+bool child_difficult(const tinyxml2::XMLElement* object, const std::string& where) {
+  const tinyxml2::XMLElement* e = object->FirstChildElement("difficult");
+  const std::string t = e && e->GetText() ? trim(e->GetText()) : "";
+  if (t.empty() || t == "0") return false;
+  if (t == "1") return true;
+  throw Error(where + ": <difficult> must be 0 or 1, got '" + t + "'");
+}
+
 int child_size(const tinyxml2::XMLElement* parent, const char* tag, const std::string& where) {
   const double v = child_number(parent, tag, where);
-  if (v < 1 || v != std::floor(v) || v > 1e9) {
+  if (v < 1 || v != std::floor(v)) {  // child_number bounds it by kMaxPixels
     throw Error(where + ": <" + tag + "> must be a positive whole number of pixels, got " +
                 child_text(parent, tag, where));
   }
@@ -100,12 +167,12 @@ VocImage read_voc_xml(const fs::path& xml_path, const std::string& image_id,
   std::error_code ec;
   if (!written.empty()) {
     // The name goes into the json as the image's file_name, which read_coco rejects when it
-    // leaves the image root: say so here, naming the xml, rather than at training time.
-    const fs::path p(written);
-    bool escapes = p.is_absolute() || p.has_root_name() || p.has_root_directory();
-    for (const fs::path& part : p) escapes |= part == "..";
-    if (escapes) {
-      throw Error(file + ": <filename> '" + written + "' is not a path inside JPEGImages/");
+    // leaves the image root: say so here, naming the xml, rather than at training time. The
+    // reader's own rule (data/image_path.h), so that both refuse the same names.
+    const std::string problem = image_path_problem(written);
+    if (!problem.empty()) {
+      throw Error(file + ": <filename> '" + written + "' is not a path inside JPEGImages/: it " +
+                  problem);
     }
   }
   if (!written.empty() &&
@@ -114,6 +181,7 @@ VocImage read_voc_xml(const fs::path& xml_path, const std::string& image_id,
   } else {
     image.file_name = by_id;
   }
+  check_utf8(image.file_name, file + ": the image file name");
   const tinyxml2::XMLElement* size = root->FirstChildElement("size");
   if (size == nullptr) throw Error(file + ": missing <size>");
   image.width = child_size(size, "width", file + ": <size>");
@@ -125,6 +193,7 @@ VocImage read_voc_xml(const fs::path& xml_path, const std::string& image_id,
     std::string where = file + ": object " + std::to_string(index);
     VocObject obj;
     obj.name = child_text(o, "name", where);
+    check_utf8(obj.name, where + ": <name>");
     where += " (" + obj.name + ")";
     const tinyxml2::XMLElement* box = o->FirstChildElement("bndbox");
     if (box == nullptr) throw Error(where + ": missing <bndbox>");
@@ -138,6 +207,14 @@ VocImage read_voc_xml(const fs::path& xml_path, const std::string& image_id,
           << ", xmax " << obj.xmax << ", ymax " << obj.ymax;
       throw Error(msg.str());
     }
+    // Cannot fail within kMaxPixels; kept so that a wider bound can never write a null.
+    if (!std::isfinite(coco_box(obj).area)) {
+      std::ostringstream msg;
+      msg << where << ": box area overflows: xmin " << obj.xmin << ", ymin " << obj.ymin
+          << ", xmax " << obj.xmax << ", ymax " << obj.ymax;
+      throw Error(msg.str());
+    }
+    obj.difficult = child_difficult(o, where);
     image.objects.push_back(std::move(obj));
   }
   return image;
@@ -194,7 +271,8 @@ std::vector<std::string> categories_by_count(const std::map<std::string, std::si
 
 ordered_json split_to_coco(const std::vector<std::string>& ids,
                            const std::map<std::string, VocImage>& xml,
-                           const std::vector<std::string>& categories, VocSplitSummary& summary) {
+                           const std::vector<std::string>& categories, bool difficult_as_boxes,
+                           VocSplitSummary& summary) {
   std::unordered_map<std::string, int> category_id;
   ordered_json cats = ordered_json::array();
   for (std::size_t i = 0; i < categories.size(); ++i) {
@@ -211,15 +289,16 @@ ordered_json split_to_coco(const std::vector<std::string>& ids,
                       {"width", image.width},
                       {"height", image.height}});
     for (const VocObject& o : image.objects) {
-      // 1-based inclusive corners to 0-based [x, y, w, h] (data/bccd/README.md).
-      const double x = o.xmin - 1, y = o.ymin - 1;
-      const double w = o.xmax - o.xmin + 1, h = o.ymax - o.ymin + 1;
+      const CocoBox b = coco_box(o);
+      if (o.difficult) ++summary.num_difficult;
+      // Difficult: iscrowd 1 unless asked otherwise (VocConvertOptions::difficult_as_boxes).
+      const int iscrowd = o.difficult && !difficult_as_boxes ? 1 : 0;
       annotations.push_back({{"id", ++annotation_id},
                              {"image_id", image_id},
                              {"category_id", category_id.at(o.name)},
-                             {"bbox", {x, y, w, h}},
-                             {"area", w * h},
-                             {"iscrowd", 0}});
+                             {"bbox", {b.x, b.y, b.w, b.h}},
+                             {"area", b.area},
+                             {"iscrowd", iscrowd}});
     }
   }
   summary.num_images = images.size();
@@ -280,6 +359,7 @@ std::vector<VocSplitSummary> convert_voc(const std::string& voc_root, const std:
     // A repeated name would get two ids, one of them never used.
     if (categories[i].empty())
       throw Error("categories: name " + std::to_string(i + 1) + " is empty");
+    check_utf8(categories[i], "categories: name " + std::to_string(i + 1));
     if (std::find(categories.begin(), categories.begin() + i, categories[i]) !=
         categories.begin() + i) {
       throw Error("categories: '" + categories[i] + "' is listed twice");
@@ -303,16 +383,22 @@ std::vector<VocSplitSummary> convert_voc(const std::string& voc_root, const std:
     }
   }
 
-  fs::create_directories(out_dir, ec);
-  if (ec) throw Error(out_dir + ": cannot create: " + ec.message());
+  // Every json is built before the first is written, so that a failure here leaves OUT_DIR
+  // as it was; only a failing write (disk full) can leave the earlier splits written.
   std::vector<VocSplitSummary> summaries;
+  std::vector<std::string> texts;
   for (std::size_t s = 0; s < splits.size(); ++s) {
     VocSplitSummary summary;
     summary.split = splits[s];
     summary.path = (fs::path(out_dir) / ("instances_" + splits[s] + ".json")).string();
-    const ordered_json coco = split_to_coco(split_ids[s], xml, categories, summary);
-    write_file_atomic(summary.path, coco.dump());  // a reader never sees half a file
+    texts.push_back(
+        split_to_coco(split_ids[s], xml, categories, options.difficult_as_boxes, summary).dump());
     summaries.push_back(std::move(summary));
+  }
+  fs::create_directories(out_dir, ec);
+  if (ec) throw Error(out_dir + ": cannot create: " + ec.message());
+  for (std::size_t s = 0; s < splits.size(); ++s) {
+    write_file_atomic(summaries[s].path, texts[s]);  // a reader never sees half a file
   }
   return summaries;
 }

@@ -1,11 +1,13 @@
 // convert_voc: BCCD converts to exactly the shipped COCO json; crafted VOC trees check the box
-// rule, category order and the errors; the focaldet binary exits non-zero with the message.
+// rule, difficult objects, category order and the errors; the focaldet binary exits non-zero
+// with the message.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -39,14 +41,24 @@ class VocTree {
   void write(const std::string& relative, const std::string& text) const {
     std::ofstream(root_ + "/" + relative) << text;
   }
-  // One object: "name xmin ymin xmax ymax" as VOC writes it.
+  // One object: "name xmin ymin xmax ymax" as VOC writes it; `difficult` "" leaves the tag out.
   static std::string object(const std::string& name, const std::string& xmin,
                             const std::string& ymin, const std::string& xmax,
-                            const std::string& ymax) {
-    return "<object><name>" + name + "</name><difficult>0</difficult><bndbox><xmin>" + xmin +
-           "</xmin><ymin>" + ymin + "</ymin><xmax>" + xmax + "</xmax><ymax>" + ymax +
-           "</ymax></bndbox></object>";
+                            const std::string& ymax, const std::string& difficult = "0") {
+    return "<object><name>" + name + "</name>" +
+           (difficult.empty() ? "" : "<difficult>" + difficult + "</difficult>") +
+           "<bndbox><xmin>" + xmin + "</xmin><ymin>" + ymin + "</ymin><xmax>" + xmax +
+           "</xmax><ymax>" + ymax + "</ymax></bndbox></object>";
   }
+  // An xml whose size is given as text (`width`, `height` written as they are).
+  void write_xml_sized(const std::string& id, const std::string& width, const std::string& height,
+                       const std::string& objects) const {
+    write("Annotations/" + id + ".xml",
+          "<annotation><filename>" + id + ".jpg</filename><size><width>" + width +
+              "</width><height>" + height + "</height></size>" + objects + "</annotation>");
+  }
+  // True when the failed conversion left nothing in OUT_DIR (no json, no temp file).
+  bool wrote_nothing() const { return !fs::exists(out()) || fs::is_empty(out()); }
   void write_xml(const std::string& id, const std::string& objects, int width = 64,
                  int height = 48) const {
     write("Annotations/" + id + ".xml",
@@ -185,7 +197,7 @@ TEST(VocConvert, BadInputNamesTheFile) {
     voc.write("ImageSets/Main/train.txt", "a\n");
     voc.write_xml("a", VocTree::object("cat", "1", "one", "2", "2"));
     const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
-    EXPECT_NE(e.find("a.xml: object 0 (cat): <ymin> is not a finite number: 'one'"),
+    EXPECT_NE(e.find("a.xml: object 0 (cat): <ymin> is not a plain decimal number: 'one'"),
               std::string::npos)
         << e;
   }
@@ -240,6 +252,199 @@ TEST(VocConvert, FilenameOutsideTheImageRootIsAnError) {
   }
 }
 
+// Issue 10: -1e308 / 1e308 made w = inf, 1e200 made w * h = inf; the json got null and exit 0.
+TEST(VocConvert, CoordinatesBeyondTheBoundAreErrorsAndNothingIsWritten) {
+  struct Case {
+    std::vector<std::string> corners;  // xmin ymin xmax ymax
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{"-1e308", "1", "1e308", "2"}, "a.xml: object 0 (cat): <xmin> is out of range: '-1e308'"},
+      {{"1", "1", "1e200", "1e200"}, "a.xml: object 0 (cat): <xmax> is out of range: '1e200'"},
+      {{"1", "1", "1e999", "2"}, "a.xml: object 0 (cat): <xmax> is out of range: '1e999'"},
+      {{"1", "1", "2", "1000000001"}, "a.xml: object 0 (cat): <ymax> is out of range"},
+  };
+  for (const Case& c : cases) {
+    VocTree voc;
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    voc.write_xml("a",
+                  VocTree::object("cat", c.corners[0], c.corners[1], c.corners[2], c.corners[3]));
+    const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+    EXPECT_NE(e.find(c.want), std::string::npos) << e;
+    EXPECT_TRUE(voc.wrote_nothing()) << c.want;
+  }
+  {
+    VocTree voc;  // the size too
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    voc.write_xml_sized("a", "1e308", "4", "");
+    const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+    EXPECT_NE(e.find("a.xml: <size>: <width> is out of range: '1e308'"), std::string::npos) << e;
+    EXPECT_TRUE(voc.wrote_nothing());
+  }
+}
+
+TEST(VocConvert, TheBoundItselfConvertsToFiniteNumbers) {
+  VocTree voc;
+  voc.write("ImageSets/Main/train.txt", "a\n");
+  voc.write_xml("a", VocTree::object("cat", "-1e9", "-1e9", "1e9", "1e9"));
+  convert_voc(voc.root(), voc.out());
+  const json ann = load_json(voc.out() + "/instances_train.json")["annotations"][0];
+  // w = h = 1e9 - (-1e9) + 1 = 2000000001, area = w * h (by hand), both exact in double.
+  ASSERT_TRUE(ann["area"].is_number()) << ann;
+  EXPECT_DOUBLE_EQ(ann["bbox"][2].get<double>(), 2000000001.0);
+  EXPECT_DOUBLE_EQ(ann["area"].get<double>(), 2000000001.0 * 2000000001.0);
+  CocoReadOptions options;
+  options.sanitize_boxes = false;
+  EXPECT_EQ(read_coco(voc.out() + "/instances_train.json", options).annotations.size(), 1u);
+}
+
+// Issue 10: strtod read "0x280" as 640.
+TEST(VocConvert, OnlyPlainDecimalsAreNumbers) {
+  for (const std::string bad : {"0x10", "0X1p4", "inf", "-nan", "1e", "--1", "1.2.3", "1 2", "."}) {
+    VocTree voc;
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    voc.write_xml("a", VocTree::object("cat", bad, "1", "20", "2"));
+    const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+    EXPECT_NE(e.find("a.xml: object 0 (cat): <xmin> is not a plain decimal number: '" + bad + "'"),
+              std::string::npos)
+        << e;
+    EXPECT_TRUE(voc.wrote_nothing()) << bad;
+  }
+  VocTree voc;
+  voc.write("ImageSets/Main/train.txt", "a\n");
+  voc.write_xml_sized("a", "0x280", "480", "");
+  const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+  EXPECT_NE(e.find("a.xml: <size>: <width> is not a plain decimal number: '0x280'"),
+            std::string::npos)
+      << e;
+}
+
+TEST(VocConvert, PlainDecimalFormsAreRead) {
+  VocTree voc;
+  voc.write("ImageSets/Main/train.txt", "a\n");
+  // xmin +3, ymin .5e1 = 5, xmax 1E1 = 10, ymax 6. = 6; width 6.4e1 = 64.
+  voc.write_xml_sized("a", "6.4e1", " 48 ", VocTree::object("cat", "+3", ".5e1", "1E1", "6."));
+  convert_voc(voc.root(), voc.out());
+  const json got = load_json(voc.out() + "/instances_train.json");
+  EXPECT_EQ(got["images"][0]["width"], 64);
+  EXPECT_EQ(got["images"][0]["height"], 48);
+  // x = 3 - 1, y = 5 - 1, w = 10 - 3 + 1, h = 6 - 5 + 1.
+  const json& bbox = got["annotations"][0]["bbox"];
+  EXPECT_DOUBLE_EQ(bbox[0].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(bbox[1].get<double>(), 4.0);
+  EXPECT_DOUBLE_EQ(bbox[2].get<double>(), 8.0);
+  EXPECT_DOUBLE_EQ(bbox[3].get<double>(), 2.0);
+}
+
+// VOC's evaluation ignores difficult objects; COCO's ignores crowd regions.
+TEST(VocConvert, DifficultObjectsAreCrowdRegionsByDefault) {
+  VocTree voc;
+  voc.write("ImageSets/Main/train.txt", "a\n");
+  voc.write_xml("a", VocTree::object("cat", "1", "1", "10", "10") +
+                         VocTree::object("cat", "5", "5", "20", "20", "1") +
+                         VocTree::object("dog", "2", "2", "4", "4", /*difficult=*/""));
+  const auto summaries = convert_voc(voc.root(), voc.out());
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(summaries[0].num_annotations, 3u);
+  EXPECT_EQ(summaries[0].num_difficult, 1u);
+  const json got = load_json(voc.out() + "/instances_train.json");
+  EXPECT_EQ(got["annotations"][0]["iscrowd"], 0);
+  EXPECT_EQ(got["annotations"][1]["iscrowd"], 1);
+  EXPECT_EQ(got["annotations"][2]["iscrowd"], 0);  // no <difficult>: not difficult
+  EXPECT_DOUBLE_EQ(got["annotations"][1]["bbox"][2].get<double>(), 16.0);  // the box is kept
+  // And the reader takes it as a crowd region (training ignores it, evaluation too).
+  const CocoDataset ds = read_coco(voc.out() + "/instances_train.json");
+  ASSERT_EQ(ds.annotations.size(), 3u);
+  EXPECT_FALSE(ds.annotations[0].iscrowd);
+  EXPECT_TRUE(ds.annotations[1].iscrowd);
+}
+
+TEST(VocConvert, DifficultAsBoxesKeepsThemAsOrdinaryBoxes) {
+  VocTree voc;
+  voc.write("ImageSets/Main/train.txt", "a\n");
+  voc.write_xml("a", VocTree::object("cat", "5", "5", "20", "20", "1"));
+  VocConvertOptions options;
+  options.difficult_as_boxes = true;
+  const auto summaries = convert_voc(voc.root(), voc.out(), options);
+  EXPECT_EQ(summaries[0].num_difficult, 1u);  // still counted, for the log
+  EXPECT_EQ(load_json(voc.out() + "/instances_train.json")["annotations"][0]["iscrowd"], 0);
+}
+
+TEST(VocConvert, DifficultMustBeZeroOrOne) {
+  for (const std::string bad : {"2", "yes", "0x1"}) {
+    VocTree voc;
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    voc.write_xml("a", VocTree::object("cat", "1", "1", "2", "2", bad));
+    const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+    EXPECT_NE(e.find("a.xml: object 0 (cat): <difficult> must be 0 or 1, got '" + bad + "'"),
+              std::string::npos)
+        << e;
+  }
+}
+
+// Issue 10: "..\..\etc\passwd" passed convert and was refused by read_coco. Both now apply
+// one rule (data/image_path.h): every name here fails in both, for the same reason.
+TEST(VocConvert, FilenameIsRefusedExactlyWhenReadCocoRefusesIt) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"..\\..\\etc\\passwd", "escapes the image root ('..')"},
+      {"sub\\..\\..\\a.jpg", "escapes the image root ('..')"},
+      {"\\etc\\a.jpg", "is absolute; it must be relative to the image root"},
+      {"../a.jpg", "escapes the image root ('..')"},
+      {"/etc/a.jpg", "is absolute; it must be relative to the image root"},
+  };
+  for (const auto& [name, reason] : cases) {
+    VocTree voc;
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    voc.write("Annotations/a.xml", "<annotation><filename>" + name +
+                                       "</filename><size><width>5</width><height>4</height>"
+                                       "</size></annotation>");
+    const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+    EXPECT_NE(
+        e.find("a.xml: <filename> '" + name + "' is not a path inside JPEGImages/: it " + reason),
+        std::string::npos)
+        << e;
+    EXPECT_TRUE(voc.wrote_nothing()) << name;
+    const json coco = {{"images", {{{"id", 1}, {"file_name", name}, {"width", 5}, {"height", 4}}}},
+                       {"annotations", json::array()},
+                       {"categories", {{{"id", 1}, {"name", "cat"}}}}};
+    const std::string r = error_of([&] { parse_coco(coco.dump(), "x.json"); });
+    EXPECT_NE(r.find("'file_name' \"" + name + "\" " + reason), std::string::npos) << r;
+  }
+  // Names both accept: a sub-folder, and dots that are not a '..' component.
+  for (const std::string name : {"sub/a.jpg", "a..b.jpg", "./a.jpg"}) {
+    VocTree voc;
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    voc.write("Annotations/a.xml", "<annotation><filename>" + name +
+                                       "</filename><size><width>5</width><height>4</height>"
+                                       "</size></annotation>");
+    convert_voc(voc.root(), voc.out());
+    EXPECT_EQ(load_json(voc.out() + "/instances_train.json")["images"][0]["file_name"], name);
+  }
+}
+
+// tinyxml2 passes a Latin-1 export's bytes through; nlohmann's dump() then threw a type_error
+// (exit 1) that named no file.
+TEST(VocConvert, TextThatIsNotUtf8IsAnErrorNamingTheXml) {
+  {
+    VocTree voc;
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    voc.write_xml("a", VocTree::object("caf\xe9", "1", "1", "2", "2"));
+    const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+    EXPECT_NE(e.find("a.xml: object 0: <name> is not valid UTF-8"), std::string::npos) << e;
+    EXPECT_TRUE(voc.wrote_nothing());
+  }
+  {
+    VocTree voc;
+    voc.write("ImageSets/Main/train.txt", "a\n");
+    voc.write("Annotations/a.xml",
+              "<annotation><filename>\xe9t\xe9.jpg</filename><size><width>5</width><height>4"
+              "</height></size></annotation>");
+    const std::string e = error_of([&] { convert_voc(voc.root(), voc.out()); });
+    EXPECT_NE(e.find("a.xml: the image file name is not valid UTF-8"), std::string::npos) << e;
+    EXPECT_TRUE(voc.wrote_nothing());
+  }
+}
+
 TEST(VocConvert, SplitAndImageIdsThatArePathsAreErrors) {
   VocTree voc;
   voc.write_xml("a", VocTree::object("cat", "1", "1", "2", "2"));
@@ -288,6 +493,46 @@ TEST(ConvertCli, MalformedXmlExitsWithTwoAndNamesTheFile) {
   std::string log;
   EXPECT_EQ(run_focaldet("convert voc " + voc.root() + " " + voc.out(), &log), 2) << log;
   EXPECT_NE(log.find(voc.root() + "/Annotations/a.xml: malformed XML"), std::string::npos) << log;
+}
+
+TEST(ConvertCli, OverflowExitsWithTwoAndWritesNothing) {
+  VocTree voc;
+  voc.write("ImageSets/Main/train.txt", "a\n");
+  voc.write_xml("a", VocTree::object("cat", "1", "1", "1e200", "1e200"));
+  std::string log;
+  EXPECT_EQ(run_focaldet("convert voc " + voc.root() + " " + voc.out(), &log), 2) << log;
+  EXPECT_NE(log.find(voc.root() + "/Annotations/a.xml: object 0 (cat): <xmax> is out of range"),
+            std::string::npos)
+      << log;
+  EXPECT_TRUE(voc.wrote_nothing());
+}
+
+TEST(ConvertCli, DifficultCountIsLogged) {
+  VocTree voc;
+  voc.write("ImageSets/Main/train.txt", "a\n");
+  voc.write("ImageSets/Main/val.txt", "a\n");
+  voc.write_xml("a", VocTree::object("cat", "1", "1", "2", "2", "1") +
+                         VocTree::object("cat", "1", "1", "3", "3", "1") +
+                         VocTree::object("cat", "1", "1", "4", "4"));
+  std::string log;
+  ASSERT_EQ(run_focaldet("convert voc " + voc.root() + " " + voc.out(), &log), 0) << log;
+  EXPECT_NE(log.find("difficult objects (train 2, val 2) written as iscrowd 1 regions (VOC: not "
+                     "counted in evaluation"),
+            std::string::npos)
+      << log;
+  log.clear();
+  ASSERT_EQ(
+      run_focaldet("convert voc " + voc.root() + " " + voc.out() + " --difficult-as-boxes", &log),
+      0)
+      << log;
+  EXPECT_NE(log.find("difficult objects (train 2, val 2) kept as ordinary boxes"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(load_json(voc.out() + "/instances_val.json")["annotations"][0]["iscrowd"], 0);
+  log.clear();
+  ASSERT_EQ(run_focaldet("convert voc --help", &log), 0) << log;
+  EXPECT_NE(log.find("--difficult-as-boxes"), std::string::npos) << log;
+  EXPECT_NE(log.find("become iscrowd 1"), std::string::npos) << log;
 }
 
 TEST(ConvertCli, NotAVocRootExitsWithTwo) {

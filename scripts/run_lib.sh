@@ -26,3 +26,14 @@ need_focaldet() {
   FOCALDET=${FOCALDET:-build/src/cli/focaldet}
   if [ ! -x "$FOCALDET" ]; then scripts/setup.sh; fi
 }
+
+# keep_run RUN_DIR DEST: copies what a report is made from (config.yaml, metrics.jsonl,
+# eval.jsonl, train.log; not the checkpoints) to DEST, so the committed report can be checked
+# against, and remade from, the runs' own files.
+keep_run() {
+  local run=$1 dest=$2
+  mkdir -p "$dest"
+  for f in config.yaml metrics.jsonl eval.jsonl train.log; do
+    if [ -f "$run/$f" ]; then cp "$run/$f" "$dest/$f"; fi
+  done
+}

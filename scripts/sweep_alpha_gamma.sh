@@ -29,7 +29,14 @@ for gamma in $GAMMAS; do
   done
 done
 
+kept=()
+for run in "${runs[@]}"; do
+  keep_run "$run" "$OUT/runs/$(basename "$run")"
+  kept+=("$OUT/runs/$(basename "$run")")
+done
+notes=()
+[ -f "$OUT/discussion.md" ] && notes=(--notes "$OUT/discussion.md")
 command="GAMMAS=\"$GAMMAS\" ALPHAS=\"$ALPHAS\" ITERS=$ITERS WARMUP=$WARMUP scripts/sweep_alpha_gamma.sh"
-"$FOCALDET" compare "${runs[@]}" --out "$OUT" --title "Focal loss alpha x gamma sweep on BCCD" \
-  --pivot loss.gamma,loss.alpha --command "$command"
+"$FOCALDET" compare "${kept[@]}" --out "$OUT" --title "Focal loss alpha x gamma sweep on BCCD" \
+  --pivot loss.gamma,loss.alpha --command "$command" "${notes[@]}"
 echo "== report: $OUT/README.md"

@@ -1,9 +1,12 @@
 // `focaldet eval --annotations GT.json --detections DETS.json [--json OUT.json]`: pycocotools'
 // bbox evaluation of a results file: the 12 summary lines, AP per category, metrics json.
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -36,7 +39,45 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// --json PATH must not replace one of the command's own inputs (a hard link or the same path),
+// nor anything but a regular file (write_file_atomic refuses those too, but only after the
+// evaluation: here it fails at once). "-" is stdout.
+void check_json_target(const EvalArgs& args) {
+  if (args.json_out.empty() || args.json_out == "-") return;
+  struct stat st {};
+  if (::lstat(args.json_out.c_str(), &st) != 0) return;  // a new file
+  if (!S_ISREG(st.st_mode)) {
+    throw Error("eval: --json " + args.json_out +
+                ": it exists and is not a regular file (a symbolic link, FIFO, device or "
+                "folder); refusing to replace it");
+  }
+  for (const std::string* input : {&args.annotations, &args.detections}) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(args.json_out, *input, ec)) {
+      throw Error("eval: --json " + args.json_out + " is the input " + *input +
+                  "; refusing to overwrite it (give another path, or - for stdout)");
+    }
+  }
+}
+
+// What pycocotools leaves out without a word, said once on stderr.
+void print_notes(const eval::CocoEvalResult& result) {
+  if (result.detections_left_out > 0) {
+    std::fprintf(stderr,
+                 "note: %lld detections of categories not in the ground truth left out "
+                 "(pycocotools does the same)\n",
+                 static_cast<long long>(result.detections_left_out));
+  }
+  if (result.annotations_left_out > 0) {
+    std::fprintf(stderr,
+                 "note: %lld ground truth annotations of images or categories not listed in it "
+                 "left out (pycocotools does the same)\n",
+                 static_cast<long long>(result.annotations_left_out));
+  }
+}
+
 void run_eval_files(const EvalArgs& args) {
+  check_json_target(args);
   const auto start = std::chrono::steady_clock::now();
   double gt_seconds = 0;
   // The two files are parsed at the same time, one per core.
@@ -71,8 +112,15 @@ void run_eval_files(const EvalArgs& args) {
     throw Error(args.detections + ": " + e.what());  // an entry that does not fit the gt
   }
   const double eval_seconds = seconds_since(eval_start);
-  std::cout << eval::format_report(result) << std::flush;
-  if (!args.json_out.empty()) eval::write_metrics_json(args.json_out, result);
+  print_notes(result);
+  if (args.json_out == "-") {
+    // stdout carries the json alone (for a pipe); the report goes to stderr.
+    std::cerr << eval::format_report(result) << std::flush;
+    std::cout << eval::metrics_json(result) << "\n" << std::flush;
+  } else {
+    std::cout << eval::format_report(result) << std::flush;
+    if (!args.json_out.empty()) eval::write_metrics_json(args.json_out, result);
+  }
   if (args.timings) {
     std::fprintf(stderr,
                  "timings: ground truth %.3f s and detections %.3f s (read in parallel), "
@@ -87,8 +135,9 @@ void run_eval(const EvalArgs& args) {
           "eval: CONFIG and --checkpoint go together");
     check(args.annotations.empty() && args.detections.empty(),
           "eval: give CONFIG --checkpoint, or --annotations with --detections, not both");
-    EvalCheckpointArgs a{args.config, args.checkpoint, args.split, args.out_dir, args.json_out,
-                         args.overrides};
+    check(args.json_out != "-", "eval: --json - (stdout) is for --annotations with --detections");
+    EvalCheckpointArgs a{args.config,  args.checkpoint, args.split,
+                         args.out_dir, args.json_out,   args.overrides};
     run_eval_checkpoint(a);
     return;
   }
@@ -120,7 +169,8 @@ void register_eval_command(CLI::App& app) {
   cmd->add_option("--detections", args->detections, "COCO results json (a list of detections)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--json", args->json_out,
-                  "write the 12 stats by name and AP per category id to this json");
+                  "write the 12 stats by name and AP per category id to this json (- for "
+                  "stdout; the report then goes to stderr)");
   cmd->add_flag("--timings", args->timings, "print the time each phase took to stderr");
   cmd->callback([args] { run_eval(*args); });
 }

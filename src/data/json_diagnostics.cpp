@@ -25,6 +25,13 @@ class PathTracker : public nlohmann::json_sax<nlohmann::json> {
       problem_ = "number '" + text + "' is not finite, in " + path();
       return false;
     }
+    // An integer literal reaches here only when it does not fit in 64 bits (nlohmann reads it
+    // as a double); simdjson refuses it ("Problem while parsing a number"), so name the place.
+    if (text.find_first_of(".eE") == string_t::npos) {
+      problem_ = "integer '" + text.substr(0, 40) + (text.size() > 40 ? "..." : "") +
+                 "' does not fit in 64 bits, in " + path();
+      return false;
+    }
     return scalar_done();
   }
   bool string(string_t&) override { return scalar(); }

@@ -11,8 +11,9 @@ namespace focaldet::data {
 // A description such as
 //   "line 3, column 17 (byte 52), in annotations[0].bbox: syntax error while parsing value -
 //    invalid literal; last read: '[1, 2, x'"
-// or "number '1e999' is not finite, in annotations[0].bbox[2]"; empty when the text is valid
-// JSON with only finite numbers.
+// or "number '1e999' is not finite, in annotations[0].bbox[2]", or "integer '99999999999999999999'
+// does not fit in 64 bits, in images[0].id"; empty when the text is valid JSON with only finite
+// numbers and integers of at most 64 bits.
 std::string diagnose_json(std::string_view text);
 
 }  // namespace focaldet::data

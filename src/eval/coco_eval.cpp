@@ -368,10 +368,11 @@ void accumulate_category(int k, int K, const int64_t npig[A], Scratch& s, CocoEv
   }
 }
 
-// Counting-sorts gt and detections by (category, image); throws for a detection whose image
-// or category is not in the ground truth, or that holds a non-finite number.
+// Counting-sorts gt and detections by (category, image), counting in `out` what is left out;
+// throws for a detection whose image is not in the ground truth, or that holds a non-finite
+// number.
 Inputs group_inputs(const data::CocoDataset& gt, const std::vector<Detection>& detections,
-                    const IdIndex& images, const IdIndex& categories) {
+                    const IdIndex& images, const IdIndex& categories, CocoEvalResult& out) {
   const int32_t I = images.size();
   const std::size_t num_keys = std::size_t(I) * std::size_t(categories.size());
   // Ground truth outside the listed images and categories is not evaluated (getAnnIds filters
@@ -381,6 +382,7 @@ Inputs group_inputs(const data::CocoDataset& gt, const std::vector<Detection>& d
     const auto& ann = gt.annotations[n];
     const int32_t i = images.find(ann.image_id), k = categories.find(ann.category_id);
     keys[n] = (i < 0 || k < 0) ? -1 : int64_t(k) * I + i;
+    out.annotations_left_out += keys[n] < 0;
   }
   Inputs in;
   in.num_images = I;
@@ -399,17 +401,14 @@ Inputs group_inputs(const data::CocoDataset& gt, const std::vector<Detection>& d
                   " is not an image of the ground truth" +
                   (gt.path.empty() ? std::string() : " (" + gt.path + ")"));
     }
-    const int32_t k = categories.find(d.category_id);
-    if (k < 0) {
-      throw Error("detection " + std::to_string(n) + ": category_id " +
-                  std::to_string(d.category_id) + " is not a category of the ground truth" +
-                  (gt.path.empty() ? std::string() : " (" + gt.path + ")"));
-    }
     if (!(std::isfinite(d.x) && std::isfinite(d.y) && std::isfinite(d.w) && std::isfinite(d.h) &&
           std::isfinite(d.score))) {
       throw Error("detection " + std::to_string(n) + ": bbox or score is not a finite number");
     }
-    keys[n] = int64_t(k) * I + i;
+    // getAnnIds(catIds=the ground truth's) never returns it: not evaluated, no error.
+    const int32_t k = categories.find(d.category_id);
+    keys[n] = k < 0 ? -1 : int64_t(k) * I + i;
+    out.detections_left_out += k < 0;
   }
   in.det_offsets = group_offsets(keys, num_keys);
   in.dets = group_items<DetBox>(keys, in.det_offsets, [&detections](std::size_t n) {
@@ -572,7 +571,7 @@ CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection
     if (name.empty()) name = category.name;
   }
 
-  Inputs in = group_inputs(gt, detections, images, categories);
+  Inputs in = group_inputs(gt, detections, images, categories, out);
   out.precision.assign(std::size_t(T) * R * K * A * M, -1.0);
   out.recall.assign(std::size_t(T) * K * A * M, -1.0);
 

@@ -43,6 +43,9 @@ struct CocoEvalResult {
   // a category has no regular ground truth in that area range).
   std::vector<double> precision;
   std::vector<double> recall;
+  // Left out without a word by pycocotools (catIds and imgIds come from the ground truth):
+  int64_t detections_left_out = 0;   // detections of categories not in gt.categories
+  int64_t annotations_left_out = 0;  // gt annotations of images or categories not listed
 
   double precision_at(int t, int r, int k, int a, int m) const;
   double recall_at(int t, int k, int a, int m) const;
@@ -50,8 +53,10 @@ struct CocoEvalResult {
 
 // Evaluates `detections` against `gt` (read with sanitize_boxes = false, so boxes are as
 // written). Detections are taken as pycocotools' loadRes takes them: ids 1.. in list order,
-// area = w * h, not crowd. Throws focaldet::Error naming the entry (its index) when a
-// detection's image or category is not in `gt` or one of its numbers is not finite.
+// area = w * h, not crowd. A detection of a category that is not in `gt` is left out and
+// counted (COCOeval evaluates catIds = the ground truth's only). Throws focaldet::Error naming
+// the entry (its index) when a detection's image is not in `gt` (loadRes asserts that) or one
+// of its numbers is not finite.
 CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection>& detections,
                         const EvalOptions& options = {});
 

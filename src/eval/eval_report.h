@@ -8,7 +8,9 @@
 namespace focaldet::eval {
 
 // summarize()'s 12 lines followed by a table: category name, AP, AP50 (area all, maxDets 100);
-// "-" for a category without ground truth.
+// "-" for a category without ground truth. Names are printed with control characters escaped
+// (\n, \x1b) and cut to 40 columns ("..."), so a ground truth file cannot forge report lines
+// nor widen every row.
 std::string format_report(const CocoEvalResult& result);
 
 // {"AP": .., "AP50": .., ..., "ARl": .., "AP_per_category": {"<id>": ..},

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "data/json_diagnostics.h"
 
 namespace focaldet::eval {
 namespace {
@@ -65,8 +67,12 @@ class FileText {
       }
       text_ = view(copy_);
     }
+    skip_byte_order_mark();
   }
-  explicit FileText(std::string_view json) : copy_(json) { text_ = view(copy_); }
+  explicit FileText(std::string_view json) : copy_(json) {
+    text_ = view(copy_);
+    skip_byte_order_mark();
+  }
   ~FileText() {
     if (map_ != nullptr) ::munmap(map_, mapped_);
   }
@@ -76,6 +82,7 @@ class FileText {
   const JsonText& text() const { return text_; }
   // The byte at `pos`, made writable; nullptr if that cannot be done.
   char* writable(std::size_t pos) {
+    pos += skipped_;
     if (map_ == nullptr) return copy_.data() + pos;
     char* page_start = map_ + pos / page_ * page_;
     if (::mprotect(page_start, page_, PROT_READ | PROT_WRITE) != 0) return nullptr;
@@ -83,18 +90,56 @@ class FileText {
   }
 
  private:
+  // A UTF-8 byte order mark (Windows editors write one) is not json: the text starts after it.
+  void skip_byte_order_mark() {
+    if (text_.size >= 3 && std::memcmp(text_.data, "\xEF\xBB\xBF", 3) == 0) {
+      text_ = {text_.data + 3, text_.size - 3, text_.capacity - 3};
+      skipped_ = 3;
+    }
+  }
+
   char* map_ = nullptr;
   std::size_t mapped_ = 0;
   std::size_t page_ = 4096;
   simdjson::padded_string copy_;
   JsonText text_{nullptr, 0, 0};
+  std::size_t skipped_ = 0;  // bytes of a byte order mark before text_.data
 };
 
-// Where the parser stands, as a byte offset, for messages about malformed json.
-std::string location(od::document& doc, const JsonText& text) {
-  const char* at = nullptr;
-  if (doc.current_location().get(at) != simdjson::SUCCESS || at == nullptr) return "";
-  return " at byte " + std::to_string(at - text.data);
+// Where and why the text is malformed ("at the end of the input, line 1, column 80 (byte 79),
+// in [1].bbox: ..."): simdjson's on-demand parser does not know where it stopped (its
+// current_location() says byte 0 for a truncated file), so the slow diagnosis reads it again.
+std::string malformed(const JsonText& text, simdjson::error_code error) {
+  std::string where = data::diagnose_json(std::string_view(text.data, text.size));
+  if (where.empty()) where = simdjson::error_message(error);
+  return "not valid json: " + where;
+}
+
+std::string format_double(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+// The value's text without the whitespace simdjson leaves after it.
+std::string_view token_of(od::value& value) {
+  std::string_view raw = value.raw_json_token();
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t')) {
+    raw.remove_suffix(1);
+  }
+  return raw;
+}
+
+// simdjson 3.0.1 (Debian 12) reads long number literals wrong in on-demand mode: get_double
+// gives 9.3e-05 for 0.50000000000000000000001 and get_number 0 for 9000000000000000000.0.
+// Literals of more than kShortLiteral characters are read by std::from_chars instead (exact;
+// rare, so the fast path is unchanged). Returns false when it cannot read `raw`.
+constexpr std::size_t kShortLiteral = 18;
+bool read_long_literal(std::string_view raw, double* v) {
+  if (raw.empty() || !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'))) return false;
+  const auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), *v);
+  return ec == std::errc() && end == raw.data() + raw.size() && std::isfinite(*v);
 }
 
 class EntryReader {
@@ -106,28 +151,50 @@ class EntryReader {
   }
 
   int64_t read_id(od::value value, const char* key) const {
+    const std::string_view raw = token_of(value);
+    double long_value = 0;
+    if (raw.size() > kShortLiteral && read_long_literal(raw, &long_value)) {
+      return integer_id(long_value, key, raw);
+    }
     od::number number;
     if (value.get_number().get(number) != simdjson::SUCCESS) {
+      // A number token that does not parse is an integer of more than 64 bits.
+      if (!raw.empty() && (raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'))) {
+        fail(std::string("\"") + key + "\" " + std::string(raw.substr(0, 40)) +
+             " is too large for a 64-bit id");
+      }
       fail(std::string("\"") + key + "\" is not a number");
     }
     switch (number.get_number_type()) {
       case od::number_type::signed_integer:
         return number.get_int64();
       case od::number_type::unsigned_integer:
-        fail(std::string("\"") + key + "\" is out of range");
-      default: {
-        // 7.0 reads as the id 7, as it does in Python (7.0 == 7 as a dict key).
-        const double v = number.get_double();
-        if (!std::isfinite(v) || v != std::floor(v) || std::fabs(v) > 9.0e15) {
-          fail(std::string("\"") + key + "\" is not an integer");
-        }
-        return static_cast<int64_t>(v);
-      }
+        fail(std::string("\"") + key + "\" " + std::to_string(number.get_uint64()) +
+             " is too large for a 64-bit signed id");
+      default:
+        return integer_id(number.get_double(), key);
     }
+  }
+
+  // 7.0 reads as the id 7, as it does in Python (7.0 == 7 as a dict key).
+  // `text`: the literal as written, for the message (empty: the value's shortest form).
+  int64_t integer_id(double v, const char* key, std::string_view text = {}) const {
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) > 9.0e15) {
+      const std::string shown = text.empty() ? format_double(v) : std::string(text.substr(0, 40));
+      fail(std::string("\"") + key + "\" " + shown + " is too large for an id");
+    }
+    if (!std::isfinite(v) || v != std::floor(v)) {
+      fail(std::string("\"") + key + "\" is not an integer");
+    }
+    return static_cast<int64_t>(v);
   }
 
   double read_number(od::value value, const char* what) const {
     double v = 0;
+    if (const std::string_view raw = token_of(value);
+        raw.size() > kShortLiteral && read_long_literal(raw, &v)) {
+      return v;
+    }
     if (value.get_double().get(v) != simdjson::SUCCESS || !std::isfinite(v)) {
       fail(std::string(what) + " is not a finite number");
     }
@@ -143,15 +210,14 @@ std::vector<Detection> parse_list(const JsonText& text, const std::string& origi
   od::parser parser;
   od::document doc;
   if (auto error = parser.iterate(text.data, text.size, text.capacity).get(doc)) {
-    throw Error(origin + ": not valid json: " + simdjson::error_message(error));
+    throw Error(origin + ": " + malformed(text, error));
   }
   od::array list;
   if (auto error = doc.get_array().get(list)) {
     if (error == simdjson::INCORRECT_TYPE) {
       throw Error(origin + ": a results file is a json list of detections; this is not a list");
     }
-    throw Error(origin + ": not valid json" + location(doc, text) + ": " +
-                simdjson::error_message(error));
+    throw Error(origin + ": " + malformed(text, error));
   }
   std::vector<Detection> out;
   out.reserve(text.size / 96);  // ~100 bytes per entry in typical files
@@ -161,21 +227,18 @@ std::vector<Detection> parse_list(const JsonText& text, const std::string& origi
     od::object object;
     if (auto error = element.get_object().get(object)) {
       if (error == simdjson::INCORRECT_TYPE) entry.fail("not a json object");
-      entry.fail(std::string("not valid json") + location(doc, text) + ": " +
-                 simdjson::error_message(error));
+      entry.fail(malformed(text, error));
     }
     Detection d;
     bool has_image = false, has_category = false, has_bbox = false, has_score = false;
     for (auto field : object) {
       std::string_view key;
       if (auto error = field.unescaped_key().get(key)) {
-        entry.fail(std::string("not valid json") + location(doc, text) + ": " +
-                   simdjson::error_message(error));
+        entry.fail(malformed(text, error));
       }
       od::value value;
       if (auto error = field.value().get(value)) {
-        entry.fail(std::string("not valid json") + location(doc, text) + ": " +
-                   simdjson::error_message(error));
+        entry.fail(malformed(text, error));
       }
       if (key == "image_id") {
         d.image_id = entry.read_id(value, "image_id");

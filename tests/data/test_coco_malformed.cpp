@@ -53,6 +53,12 @@ std::vector<Case> cases() {
        with_annotation(R"({"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], )"
                        R"("area": -1e400})"),
        "in annotations[0].area: number overflow parsing '-1e400'"},
+      // simdjson refuses integers beyond 64 bits with "Problem while parsing a number": the
+      // diagnosis names the value.
+      {"IntegerBeyond64Bits",
+       with_image(R"({"id": 123456789012345678901234, "file_name": "a.jpg"})"),
+       "malformed JSON: integer '123456789012345678901234' does not fit in 64 bits, in "
+       "images[0].id"},
       {"InvalidUtf8",
        with_image("{\"id\": 1, \"file_name\": \"\xff.jpg\", \"width\": 1, \"height\": 1}"),
        "crafted.json: malformed JSON"},

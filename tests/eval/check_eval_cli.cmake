@@ -55,3 +55,77 @@ execute_process(
 if(NOT rc EQUAL 2 OR NOT "${out}${err}" MATCHES "detection 1")
   message(FATAL_ERROR "malformed results: want exit 2 naming detection 1, got ${rc}: ${out}${err}")
 endif()
+
+# Detections of categories not in the ground truth are left out, as pycocotools leaves them,
+# with one note on stderr.
+file(WRITE ${WORK_DIR}/lenient.gt.json
+     "{\"images\": [{\"id\": 1, \"file_name\": \"a.jpg\", \"width\": 640, \"height\": 480}],\n"
+     " \"categories\": [{\"id\": 1, \"name\": \"cell\"}],\n"
+     " \"annotations\": [{\"id\": 1, \"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 10]}]}\n")
+file(WRITE ${WORK_DIR}/lenient.dets.json
+     "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"score\": 0.9},\n"
+     " {\"image_id\": 1, \"category_id\": 5, \"bbox\": [0, 0, 10, 10], \"score\": 0.95},\n"
+     " {\"image_id\": 1, \"category_id\": 6, \"bbox\": [0, 0, 10, 10], \"score\": 0.8}]\n")
+execute_process(
+  COMMAND ${FOCALDET} eval --annotations ${WORK_DIR}/lenient.gt.json
+          --detections ${WORK_DIR}/lenient.dets.json
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "detections of unknown categories refused (${rc}): ${out}${err}")
+endif()
+if(NOT out MATCHES "area=   all \\| maxDets=100 \\] = 1\\.000")
+  message(FATAL_ERROR "unknown categories: want AP 1.000, got:\n${out}")
+endif()
+if(NOT err MATCHES "2 detections of categories not in the ground truth left out \\(pycocotools")
+  message(FATAL_ERROR "unknown categories: note missing from stderr:\n${err}")
+endif()
+
+# --json never replaces what is not a regular file, nor one of the command's own inputs.
+set(gt_copy ${WORK_DIR}/gt_copy.json)
+file(COPY_FILE ${fixtures}/plain.gt.json ${gt_copy})
+file(SHA256 ${gt_copy} gt_hash)
+file(REMOVE ${WORK_DIR}/gt_link.json ${WORK_DIR}/gt_hard.json ${WORK_DIR}/fifo)
+file(CREATE_LINK ${gt_copy} ${WORK_DIR}/gt_link.json SYMBOLIC)
+file(CREATE_LINK ${gt_copy} ${WORK_DIR}/gt_hard.json)
+execute_process(COMMAND mkfifo ${WORK_DIR}/fifo RESULT_VARIABLE mkfifo_rc)
+set(targets ${gt_copy} ${WORK_DIR}/gt_hard.json ${WORK_DIR}/gt_link.json)
+if(mkfifo_rc EQUAL 0)
+  list(APPEND targets ${WORK_DIR}/fifo)
+else()
+  message(FATAL_ERROR "mkfifo failed: cannot test --json on a FIFO")
+endif()
+foreach(target ${targets})
+  execute_process(
+    COMMAND ${FOCALDET} eval --annotations ${gt_copy} --detections ${fixtures}/plain.dets.json
+            --json ${target}
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "refusing")
+    message(FATAL_ERROR "--json ${target}: want exit 2 and a refusal, got ${rc}: ${err}")
+  endif()
+  file(SHA256 ${gt_copy} hash_after)
+  if(NOT hash_after STREQUAL gt_hash)
+    message(FATAL_ERROR "--json ${target} changed the ground truth")
+  endif()
+endforeach()
+if(NOT IS_SYMLINK ${WORK_DIR}/gt_link.json)
+  message(FATAL_ERROR "--json replaced the symbolic link")
+endif()
+execute_process(COMMAND test -p ${WORK_DIR}/fifo RESULT_VARIABLE still_fifo)
+if(NOT still_fifo EQUAL 0)
+  message(FATAL_ERROR "--json replaced the FIFO")
+endif()
+
+# --json - writes the json alone to stdout (the report to stderr), not a file named "-".
+file(REMOVE ${WORK_DIR}/-)
+execute_process(
+  COMMAND ${FOCALDET} eval --annotations ${fixtures}/plain.gt.json
+          --detections ${fixtures}/plain.dets.json --json -
+  WORKING_DIRECTORY ${WORK_DIR}
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(JSON ap ERROR_VARIABLE json_error GET "${out}" AP)
+if(NOT rc EQUAL 0 OR json_error OR EXISTS ${WORK_DIR}/-)
+  message(FATAL_ERROR "--json -: want the json on stdout, got ${rc}: ${out}\n${err}")
+endif()
+if(NOT err MATCHES "Average Precision")
+  message(FATAL_ERROR "--json -: the report should go to stderr, got: ${err}")
+endif()

@@ -331,16 +331,32 @@ TEST(CocoEvalErrors, UnknownImageNamesTheDetection) {
   }
 }
 
-TEST(CocoEvalErrors, UnknownCategoryNamesTheDetection) {
+// pycocotools evaluates catIds = the ground truth's: a detection of another category is never
+// looked at (no error, no false positive). It is counted so that the CLI can say so.
+TEST(CocoEval, DetectionsOfUnknownCategoriesAreLeftOutAndCounted) {
   GtBuilder gt({1}, {1});
-  try {
-    evaluate(gt.ds, {det(1, 1, {0, 0, 10, 10}, 0.9), det(1, 1, {0, 0, 1, 1}, 0.2),
-                     det(1, 9, {0, 0, 10, 10}, 0.9)});
-    FAIL() << "no error for an unknown category id";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("detection 2"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("category_id 9"), std::string::npos) << e.what();
-  }
+  gt.add(1, 1, {0, 0, 10, 10});
+  const CocoEvalResult r =
+      evaluate(gt.ds, {det(1, 9, {0, 0, 10, 10}, 0.95), det(1, 1, {0, 0, 10, 10}, 0.9),
+                       det(1, 8, {0, 0, 10, 10}, 0.99)});
+  EXPECT_EQ(r.category_ids, (std::vector<int64_t>{1}));
+  EXPECT_NEAR(r.stats[AP], 1.0, kTol);  // as if the two were not in the file
+  EXPECT_EQ(r.detections_left_out, 2);
+  EXPECT_EQ(r.annotations_left_out, 0);
+}
+
+// getAnnIds(imgIds, catIds) picks only listed images and categories: other annotations are
+// neither matched nor counted as ground truth to find.
+TEST(CocoEval, GtOfUnlistedImagesOrCategoriesIsLeftOutAndCounted) {
+  GtBuilder gt({1}, {1});
+  gt.add(1, 1, {0, 0, 10, 10});
+  gt.add(5, 1, {0, 0, 10, 10});  // image 5 is not listed
+  gt.add(1, 4, {0, 0, 10, 10});  // category 4 is not listed
+  const CocoEvalResult r = evaluate(gt.ds, {det(1, 1, {0, 0, 10, 10}, 0.9)});
+  EXPECT_NEAR(r.stats[AP], 1.0, kTol);
+  EXPECT_NEAR(r.stats[AR100], 1.0, kTol);
+  EXPECT_EQ(r.annotations_left_out, 2);
+  EXPECT_EQ(r.detections_left_out, 0);
 }
 
 TEST(CocoEvalErrors, NonFiniteNumberNamesTheDetection) {

@@ -52,6 +52,35 @@ TEST(EvalReport, TableHasOneRowPerCategory) {
   EXPECT_NE(lines[15].find("no ground truth"), std::string::npos) << lines[15];
 }
 
+// A ground truth file names its categories: a name must not forge report lines or send
+// terminal escapes, and one long name must not pad every row to its length.
+TEST(EvalReport, CategoryNamesAreEscapedAndCut) {
+  eval::CocoEvalResult r = small_result();  // categories 1 and 2
+  r.category_names[0] = "x\x1b[31mred\n Average Precision  (AP) forged\r\tq\xC2\x9b\\";
+  r.category_names[1] = std::string(5000, 'n');
+  const std::string report = eval::format_report(r);
+  EXPECT_EQ(report.find('\x1b'), std::string::npos);
+  EXPECT_EQ(report.find('\r'), std::string::npos);
+  EXPECT_EQ(report.find('\t'), std::string::npos);
+  EXPECT_EQ(report.find("\xC2\x9b"), std::string::npos);
+  std::istringstream in(report);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 16u) << report;  // the newline in the name made no line of its own
+  EXPECT_EQ(lines[14].rfind("x\\x1b[31mred\\n Average Precision", 0), 0u) << lines[14];
+  // 40 columns of name at most, then AP and AP50 (16 characters).
+  EXPECT_LE(lines[15].size(), 40u + 16u + 20u) << lines[15];
+  EXPECT_EQ(lines[15].rfind(std::string(37, 'n') + "...", 0), 0u) << lines[15];
+  for (std::size_t n = 13; n < lines.size(); ++n) EXPECT_LE(lines[n].size(), 80u) << lines[n];
+}
+
+TEST(EvalReport, EscapedNameKeepsBackslashesUnambiguous) {
+  eval::CocoEvalResult r = small_result();
+  r.category_names[0] = "a\\n";  // a backslash then 'n', not a newline
+  const std::string report = eval::format_report(r);
+  EXPECT_NE(report.find("a\\\\n "), std::string::npos) << report;
+}
+
 TEST(EvalReport, MetricsJsonHasStatsByNameAndApPerCategoryId) {
   const std::string dir = make_temp_dir("focaldet_metrics_");
   const std::string path = dir + "/metrics.json";

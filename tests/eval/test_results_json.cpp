@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -65,6 +66,60 @@ TEST(ResultsJson, MalformedJsonIsAnError) {
   EXPECT_ERROR_HAS(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5},)",
                    "dets.json");
   EXPECT_ERROR_HAS(R"([] [])", "dets.json", "after the list");
+}
+
+TEST(ResultsJson, ByteOrderMarkIsSkipped) {
+  const auto dets = parse_results(
+      "\xEF\xBB\xBF[{\"image_id\": 1, \"category_id\": 2, \"bbox\": [0, 0, 1, 1], \"score\": 0.5}]",
+      "x");
+  ASSERT_EQ(dets.size(), 1u);
+  EXPECT_EQ(dets[0].category_id, 2);
+}
+
+// simdjson's on-demand parser put every truncated file "at byte 0"; the message now says
+// where the text ends and what was being read.
+TEST(ResultsJson, TruncatedFileSaysWhereItEnds) {
+  const std::string whole =
+      R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5},
+          {"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}])";
+  for (const std::size_t cut : {whole.size() - 1, whole.size() - 10, whole.size() - 30}) {
+    const std::string message = error_of(whole.substr(0, cut));
+    ASSERT_FALSE(message.empty()) << cut;
+    EXPECT_EQ(message.find("byte 0)"), std::string::npos) << message;
+    // The offset given is where the text stops (a string cut open is reported at its start).
+    const std::size_t at = message.find("(byte ");
+    ASSERT_NE(at, std::string::npos) << message;
+    EXPECT_GE(std::stoul(message.substr(at + 6)), cut - 10) << message;
+    EXPECT_LE(std::stoul(message.substr(at + 6)), cut) << message;
+    if (cut < whole.size() - 1) EXPECT_NE(message.find("[1]"), std::string::npos) << message;
+  }
+}
+
+TEST(ResultsJson, IdTooLargeNamesTheDetectionAndKey) {
+  EXPECT_ERROR_HAS(
+      R"([{"image_id": 99999999999999999999999, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])",
+      "detection 0", "image_id", "99999999999999999999999", "too large");
+  EXPECT_ERROR_HAS(
+      R"([{"image_id": 1, "category_id": 18446744073709551615, "bbox": [0, 0, 1, 1], "score": 1}])",
+      "detection 0", "category_id", "too large");
+  EXPECT_ERROR_HAS(
+      R"([{"image_id": 9000000000000000000.0, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])",
+      "detection 0", "image_id", "too large");
+}
+
+// simdjson 3.0.1's on-demand get_double reads 0.50000000000000000000001 as 9.3e-05; long
+// literals must still read as strtod reads them.
+TEST(ResultsJson, LongNumberLiteralsReadExactly) {
+  const auto dets = parse_results(
+      R"([{"image_id": 3.00000000000000000000, "category_id": 1,
+           "bbox": [0.12345678901234567890123, 1, 2, 123.45678901234567890123],
+           "score": 0.50000000000000000000001}])",
+      "x");
+  ASSERT_EQ(dets.size(), 1u);
+  EXPECT_EQ(dets[0].image_id, 3);
+  EXPECT_EQ(dets[0].x, std::strtod("0.12345678901234567890123", nullptr));
+  EXPECT_EQ(dets[0].h, std::strtod("123.45678901234567890123", nullptr));
+  EXPECT_EQ(dets[0].score, 0.5);
 }
 
 TEST(ResultsJson, EntryThatIsNotAnObjectIsNamed) {

@@ -18,6 +18,7 @@
 #include "data/coco_dataset.h"
 #include "eval/coco_eval.h"
 #include "eval/eval_report.h"
+#include "eval/ground_truth_json.h"
 #include "eval/results_json.h"
 
 namespace focaldet::cli {
@@ -85,9 +86,9 @@ void run_eval_files(const EvalArgs& args) {
   std::exception_ptr gt_failure;
   std::thread gt_reader([&] {
     try {
-      data::CocoReadOptions options;
-      options.sanitize_boxes = false;  // boxes exactly as written, as pycocotools keeps them
-      gt = data::read_coco(args.annotations, options);
+      // Only what evaluation needs, as leniently as pycocotools (training's read_coco refuses
+      // an absolute file_name, a missing width, iscrowd 2, ...); boxes exactly as written.
+      gt = eval::read_ground_truth(args.annotations);
       gt_seconds = seconds_since(start);
     } catch (...) {
       gt_failure = std::current_exception();

@@ -112,7 +112,6 @@ std::string gnuplot_script(const Figure& figure, const std::string& png_path) {
   out << "set terminal pngcairo size " << figure.width << "," << figure.height
       << " noenhanced font \"DejaVu Sans,11\" linewidth 1.5\n";
   out << "set output " << quoted(png_path) << "\n";
-  out << "set style fill transparent solid 0.18 noborder\n";
   int block = 0;
   for (const auto& panel : figure.panels)
     for (const auto& s : panel.series) write_datablock(out, "$d" + std::to_string(block++), s);
@@ -123,7 +122,9 @@ std::string gnuplot_script(const Figure& figure, const std::string& png_path) {
   out << "\n";
   block = 0;
   for (const auto& panel : figure.panels) {
-    out << "reset\nset grid lc rgb \"#dddddd\"\nset border lc rgb \"#555555\"\n";
+    // reset clears styles too: the translucent fill for the seed bands is set per panel.
+    out << "reset\nset grid lc rgb \"#dddddd\"\nset border lc rgb \"#555555\"\n"
+           "set style fill transparent solid 0.18 noborder\n";
     out << "set title " << quoted(panel.title) << " font \",12\"\n";
     out << "set xlabel " << quoted(panel.x_label) << "\nset ylabel " << quoted(panel.y_label)
         << "\n";

@@ -2,7 +2,9 @@
 # The focal loss vs cross-entropy experiment on BCCD: trains configs/bccd_focal, bccd_ce,
 # bccd_alpha_ce and bccd_ohem at the same iteration budget with several seeds each, then writes
 # the comparison report (focaldet compare) and the loss-distribution analysis of the focal and
-# the cross-entropy model (focaldet analyze-loss, the paper's Figure 4) into OUT.
+# the cross-entropy model (focaldet analyze-loss, the paper's Figure 4) into OUT, with the runs'
+# configs and logs (OUT/runs/) and, if present, a person's reading of them (OUT/discussion.md,
+# placed at the top of the report).
 # Runs go to runs/compare/; run again after a stop and finished runs are kept, cut ones resumed.
 # Usage: scripts/compare_focal_vs_ce.sh
 #   ITERS=240     iterations a run (240: about 8 minutes on 2 CPU cores)
@@ -33,9 +35,17 @@ for seed in $(seq 0 $((SEEDS - 1))); do
   done
 done
 
+# The report is made from copies of the runs' logs kept beside it (checkpoints stay in $RUNS).
+kept=()
+for run in "${runs[@]}"; do
+  keep_run "$run" "$OUT/runs/$(basename "$run")"
+  kept+=("$OUT/runs/$(basename "$run")")
+done
+notes=()
+[ -f "$OUT/discussion.md" ] && notes=(--notes "$OUT/discussion.md")
 command="ITERS=$ITERS SEEDS=$SEEDS WARMUP=$WARMUP EVALS=$EVALS scripts/compare_focal_vs_ce.sh"
-"$FOCALDET" compare "${runs[@]}" --out "$OUT" --title "Focal loss vs cross-entropy on BCCD" \
-  --command "$command"
+"$FOCALDET" compare "${kept[@]}" --out "$OUT" --title "Focal loss vs cross-entropy on BCCD" \
+  --command "$command" "${notes[@]}"
 for name in bccd_focal bccd_ce; do
   "$FOCALDET" analyze-loss "$RUNS/${name}_s0/config.yaml" \
     --checkpoint "$RUNS/${name}_s0/checkpoints/last.pt" --split val --out "$OUT/analyze_$name"

@@ -181,10 +181,11 @@ void read_images(const std::string& file, dom::array section, CocoDataset& ds) {
     image.file_name = get_string(e, "file_name", file_name);
     check_relative_path(e, image.file_name);
     const int64_t w = get_integer(e, "width", width), h = get_integer(e, "height", height);
-    if (w <= 0 || h <= 0 || w > std::numeric_limits<int>::max() ||
-        h > std::numeric_limits<int>::max()) {
-      e.fail("image size " + std::to_string(w) + "x" + std::to_string(h) + " is not positive");
-    }
+    const std::string size = std::to_string(w) + "x" + std::to_string(h);
+    if (w <= 0 || h <= 0) e.fail("image size " + size + " is not positive");
+    if (w > std::numeric_limits<int>::max() || h > std::numeric_limits<int>::max())
+      e.fail("image size " + size + " is too large (at most " +
+             std::to_string(std::numeric_limits<int>::max()) + " pixels a side)");
     image.width = static_cast<int>(w), image.height = static_cast<int>(h);
     if (!ds.image_index.emplace(image.id, ds.images.size()).second) {
       const std::size_t first = ds.image_index.at(image.id);

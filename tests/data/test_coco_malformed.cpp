@@ -96,6 +96,10 @@ std::vector<Case> cases() {
       {"ImageZeroWidth",
        with_image(R"({"id": 1, "file_name": "a.jpg", "width": 0, "height": 480})"),
        "images[0] (id 1): image size 0x480 is not positive"},
+      {"ImageWidthTooLarge",
+       with_image(R"({"id": 1, "file_name": "a.jpg", "width": 3000000000, "height": 480})"),
+       "images[0] (id 1): image size 3000000000x480 is too large (at most 2147483647 pixels a "
+       "side)"},
       {"ImageFileNameNumber", with_image(R"({"id": 1, "file_name": 7, "width": 1, "height": 1})"),
        "images[0] (id 1): 'file_name' must be a string, got an integer"},
       {"DuplicateImageId", doc(std::string(kImage) + ", " + kImage, kCategory, kAnnotation),

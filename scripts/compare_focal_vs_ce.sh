@@ -35,17 +35,8 @@ for seed in $(seq 0 $((SEEDS - 1))); do
   done
 done
 
-# The report is made from copies of the runs' logs kept beside it (checkpoints stay in $RUNS).
-kept=()
-for run in "${runs[@]}"; do
-  keep_run "$run" "$OUT/runs/$(basename "$run")"
-  kept+=("$OUT/runs/$(basename "$run")")
-done
-notes=()
-[ -f "$OUT/discussion.md" ] && notes=(--notes "$OUT/discussion.md")
 command="ITERS=$ITERS SEEDS=$SEEDS WARMUP=$WARMUP EVALS=$EVALS scripts/compare_focal_vs_ce.sh"
-"$FOCALDET" compare "${kept[@]}" --out "$OUT" --title "Focal loss vs cross-entropy on BCCD" \
-  --command "$command" "${notes[@]}"
+report_runs "$OUT" "$command" --title "Focal loss vs cross-entropy on BCCD" -- "${runs[@]}"
 for name in bccd_focal bccd_ce; do
   "$FOCALDET" analyze-loss "$RUNS/${name}_s0/config.yaml" \
     --checkpoint "$RUNS/${name}_s0/checkpoints/last.pt" --split val --out "$OUT/analyze_$name"

@@ -27,13 +27,25 @@ need_focaldet() {
   if [ ! -x "$FOCALDET" ]; then scripts/setup.sh; fi
 }
 
-# keep_run RUN_DIR DEST: copies what a report is made from (config.yaml, metrics.jsonl,
-# eval.jsonl, train.log; not the checkpoints) to DEST, so the committed report can be checked
-# against, and remade from, the runs' own files.
-keep_run() {
-  local run=$1 dest=$2
-  mkdir -p "$dest"
-  for f in config.yaml metrics.jsonl eval.jsonl train.log; do
-    if [ -f "$run/$f" ]; then cp "$run/$f" "$dest/$f"; fi
+# report_runs OUT COMMAND [compare options ...] -- RUN_DIR...
+#   Copies what a report is made from (config.yaml, metrics.jsonl, eval.jsonl, train.log; not
+#   the checkpoints) of each run to OUT/runs/, then writes the report into OUT from those copies
+#   with focaldet compare, so the committed report can be checked against, and remade from, the
+#   runs' own files. OUT/discussion.md (a person's reading), when present, goes on top.
+report_runs() {
+  local out=$1 command=$2
+  shift 2
+  local options=() kept=() run dest f
+  while [ "$1" != "--" ]; do options+=("$1"); shift; done
+  shift
+  for run in "$@"; do
+    dest=$out/runs/$(basename "$run")
+    mkdir -p "$dest"
+    for f in config.yaml metrics.jsonl eval.jsonl train.log; do
+      if [ -f "$run/$f" ]; then cp "$run/$f" "$dest/$f"; fi
+    done
+    kept+=("$dest")
   done
+  if [ -f "$out/discussion.md" ]; then options+=(--notes "$out/discussion.md"); fi
+  "$FOCALDET" compare "${kept[@]}" --out "$out" --command "$command" "${options[@]}"
 }

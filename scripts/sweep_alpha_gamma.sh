@@ -29,14 +29,7 @@ for gamma in $GAMMAS; do
   done
 done
 
-kept=()
-for run in "${runs[@]}"; do
-  keep_run "$run" "$OUT/runs/$(basename "$run")"
-  kept+=("$OUT/runs/$(basename "$run")")
-done
-notes=()
-[ -f "$OUT/discussion.md" ] && notes=(--notes "$OUT/discussion.md")
 command="GAMMAS=\"$GAMMAS\" ALPHAS=\"$ALPHAS\" ITERS=$ITERS WARMUP=$WARMUP scripts/sweep_alpha_gamma.sh"
-"$FOCALDET" compare "${kept[@]}" --out "$OUT" --title "Focal loss alpha x gamma sweep on BCCD" \
-  --pivot loss.gamma,loss.alpha --command "$command" "${notes[@]}"
+report_runs "$OUT" "$command" --title "Focal loss alpha x gamma sweep on BCCD" \
+  --pivot loss.gamma,loss.alpha -- "${runs[@]}"
 echo "== report: $OUT/README.md"

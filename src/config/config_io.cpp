@@ -159,8 +159,10 @@ class Reader {
   void apply_map(const std::string& section, const YAML::Node& map, const Source& source) {
     std::map<std::string, int> seen;  // name -> line, for duplicate keys
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      // Copies (a Node is a handle): yaml-cpp's it->first is a member of a temporary proxy that
+      // dies with the statement, so a reference to it dangles (ASan: stack-use-after-scope).
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
       if (!key.IsScalar()) {
         throw Error(source.at(key.Mark()) + ": expected a key name, got " + describe(key));
       }

@@ -7,6 +7,7 @@
 
 #include <malloc.h>
 
+#include <csignal>
 #include <exception>
 #include <limits>
 #include <iostream>
@@ -22,6 +23,10 @@ int main(int argc, char** argv) {
   // slower (docs/benchmarks.md). Keep freed memory in the process instead.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  // A write past the file-size limit (ulimit -f) raises SIGXFSZ, whose default action kills
+  // the process with no word said; ignored, the write fails with EFBIG and the writer names the
+  // file (the last checkpoint stays intact either way).
+  std::signal(SIGXFSZ, SIG_IGN);
   // Results go to stdout; logs and errors to stderr, so `focaldet eval ... > report.txt` still
   // shows an error.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("focaldet"));

@@ -241,10 +241,32 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
                  std::to_string(threads) + " threads, budget " + budget.describe());
   }
 
+  // The last checkpoint known to be complete on disk, for the messages of a failed write.
+  int64_t last_saved = state.iteration;
+  const auto last_good = [&] {
+    return files.last + " (iteration " + std::to_string(last_saved) + ") is the last good state";
+  };
   const auto save = [&](const std::string& path) {
     state.normalizer = detector->normalizer().value();
     state.log_window = window.state();
-    save_checkpoint(path, *detector->model(), optimizer.get(), state);
+    try {
+      save_checkpoint(path, *detector->model(), optimizer.get(), state);
+    } catch (const Error& e) {
+      // Disk full, quota, I/O error: the temp file is gone and the previous checkpoint intact.
+      throw Error("iteration " + std::to_string(state.iteration) + ": " + e.what() + "; " +
+                  last_good() + " (free some space, then focaldet train --resume " + files.root +
+                  ")");
+    }
+    if (path == files.last) last_saved = state.iteration;
+  };
+  // metrics.jsonl and eval.jsonl: a failed append stops the run; resume repairs the file.
+  const auto append = [&](const std::string& path, const std::string& line) {
+    try {
+      append_line(path, line);
+    } catch (const Error& e) {
+      throw Error("iteration " + std::to_string(state.iteration) + ": " + e.what() + "; " +
+                  last_good() + " (focaldet train --resume " + files.root + " continues)");
+    }
   };
   // A run killed before its first periodic checkpoint can still be resumed.
   if (!args.resume) save(files.last);
@@ -253,7 +275,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     if (!val_set) return;
     SplitEvaluation e = evaluate_split(*detector, val_set, eval_loader, threads);
     state.evaluated_iteration = state.iteration;
-    append_line(files.evals, eval_line(state.iteration, "val", e));
+    append(files.evals, eval_line(state.iteration, "val", e));
     eval::write_results(files.detections("val"), e.detections);
     const double ap = e.result.stats[0];
     console.info(format("eval iter %.0f on val: AP %.4f AP50 %.4f AP75 %.4f (%.1f s)",
@@ -270,7 +292,6 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   const Clock::time_point run_start =
       Clock::now() - std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(state.elapsed_seconds));
-  int64_t last_saved = state.iteration;
   double lr = 0;
   bool interrupted = false;
   while (!interrupted && !budget.done(state.iteration, seconds_between(run_start, Clock::now()))) {
@@ -278,7 +299,21 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     while (true) {
       const Clock::time_point step_start = Clock::now();
       if (budget.done(state.iteration, seconds_between(run_start, step_start))) break;
-      std::optional<data::Batch> batch = loader.next();
+      std::optional<data::Batch> batch;
+      try {
+        batch = loader.next();
+      } catch (const Error& e) {
+        // A corrupt or missing image mid-epoch: keep every step taken so far, so that a resume
+        // after the image is fixed starts at this very batch.
+        if (last_saved != state.iteration) save(files.last);
+        const std::string message =
+            "iteration " + std::to_string(state.iteration + 1) + " (epoch " +
+            std::to_string(state.epoch) + ", batch " + std::to_string(state.batch_in_epoch) +
+            "): " + e.what() + "; the run stopped and " + last_good() +
+            " (fix or replace the image, then focaldet train --resume " + files.root + ")";
+        console.log_only(message);
+        throw Error(message);
+      }
       if (!batch) {
         ++state.epoch;
         state.batch_in_epoch = 0;
@@ -292,9 +327,8 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       if (const std::string bad = non_finite_parts(losses); !bad.empty()) {
         const std::string message =
             "iteration " + std::to_string(state.iteration + 1) + ": the loss is not finite (" +
-            bad + "); the run stopped, " + files.last + " (iteration " +
-            std::to_string(last_saved) + ") is the last good state. Lower optimizer.lr, raise "
-            "schedule.warmup_iters or set optimizer.clip_grad_norm.";
+            bad + "); the run stopped, " + last_good() +
+            ". Lower optimizer.lr, raise schedule.warmup_iters or set optimizer.clip_grad_norm.";
         console.log_only(message);
         throw TrainingDiverged(message);
       }
@@ -327,7 +361,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
           " ep " + std::to_string(state.epoch) + " | eta " + format_duration(eta) + " | ";
       if (state.iteration % c.train.log_every == 0) {
         const LogSummary s = window.summary(state.iteration, state.epoch, lr, state.elapsed_seconds);
-        append_line(files.metrics, to_json(s));
+        append(files.metrics, to_json(s));
         console.step(where_line +
                      format("loss %.4f (cls %.4f box %.4f) | easy-neg %.1f%% of cls",
                             s.loss, s.loss_cls, s.loss_box, 100.0 * s.easy_neg_share) +
@@ -344,7 +378,6 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       }
       if (c.train.checkpoint_every > 0 && state.iteration % c.train.checkpoint_every == 0) {
         save(files.last);
-        last_saved = state.iteration;
       }
       if (signals.received() != 0) {
         interrupted = true;

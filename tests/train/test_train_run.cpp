@@ -18,98 +18,14 @@
 #include <vector>
 
 #include "data/run_focaldet.h"
+#include "train/train_run_util.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using focaldet::test::run_focaldet;
 using focaldet::test::TempDir;
 
-namespace {
-
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
-std::string train_args(const std::string& run_dir, const std::string& extra = "") {
-  return "train configs/smoke.yaml --run-dir " + run_dir + " --set data.val= " + extra;
-}
-
-// Starts focaldet with `args` (split on spaces) in the background; returns its pid.
-pid_t spawn(const std::vector<std::string>& args, const std::string& env = "") {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (!env.empty()) ::putenv(const_cast<char*>(env.c_str()));
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(FOCALDET_BINARY));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, STDOUT_FILENO);
-    ::dup2(devnull, STDERR_FILENO);
-    ::execv(FOCALDET_BINARY, argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_status(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return status;
-}
-
-std::vector<std::string> split_args(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char ch : s) {
-    if (ch == ' ') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
-
-// Waits until metrics.jsonl has at least `lines` lines (or the process ends), then SIGKILLs it.
-void kill_after_lines(pid_t pid, const std::string& metrics, size_t lines) {
-  for (int i = 0; i < 6000; ++i) {
-    if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
-    if (fs::exists(metrics) && read_jsonl(metrics).size() >= lines) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ::kill(pid, SIGKILL);
-  wait_status(pid);
-}
-
-void expect_same_losses(const std::vector<nlohmann::json>& got,
-                        const std::vector<nlohmann::json>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_EQ(got[i]["iter"], want[i]["iter"]);
-    // Same seed, same single thread: the same arithmetic, so the same doubles.
-    for (const char* key : {"loss", "loss_cls", "loss_box", "loss_cls_pos", "loss_cls_neg_easy",
-                            "num_pos", "lr"}) {
-      EXPECT_EQ(got[i][key].get<double>(), want[i][key].get<double>())
-          << key << " at line " << i << " (iter " << got[i]["iter"] << ")";
-    }
-  }
-}
-
-bool has_temp_files(const std::string& dir) {
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.path().filename().string().find(".tmp") != std::string::npos) return true;
-  }
-  return false;
-}
-
-}  // namespace
+using namespace focaldet::test;  // train_run_util.h
 
 TEST(TrainRun, WritesTheRunDirectory) {
   TempDir tmp;

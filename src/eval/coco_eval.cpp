@@ -4,10 +4,12 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <mutex>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -45,33 +47,39 @@ std::array<double, N> linspace(double start, double stop) {
 }
 
 // numpy's pairwise summation (pairwise_sum in umath/loops_utils.h), which np.mean uses on a
-// contiguous float64 array; reproduced so the means are the same doubles pycocotools gets.
-double pairwise_sum(const double* a, std::size_t n) {
+// contiguous float64 array; reproduced so the means are the same doubles pycocotools gets. It
+// reads the n elements strictly in order, so they come from `next()` one at a time and the
+// array np.mean sees never has to exist.
+template <typename Next>
+double pairwise_sum(Next& next, std::size_t n) {
   if (n < 8) {
     double res = -0.0;
-    for (std::size_t i = 0; i < n; ++i) res += a[i];
+    for (std::size_t i = 0; i < n; ++i) res += next();
     return res;
   }
   if (n <= 128) {
     double r[8];
-    for (int j = 0; j < 8; ++j) r[j] = a[j];
+    for (int j = 0; j < 8; ++j) r[j] = next();
     std::size_t i = 8;
     for (; i < n - (n % 8); i += 8) {
-      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+      for (int j = 0; j < 8; ++j) r[j] += next();
     }
     double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) res += a[i];
+    for (; i < n; ++i) res += next();
     return res;
   }
   std::size_t n2 = n / 2;
   n2 -= n2 % 8;
-  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+  const double left = pairwise_sum(next, n2);
+  return left + pairwise_sum(next, n - n2);
 }
 
-// np.mean(s[s > -1]), or -1 when nothing is left (summarize()'s rule).
-double mean_of_measured(const std::vector<double>& values) {
-  if (values.empty()) return -1.0;
-  return (0.0 + pairwise_sum(values.data(), values.size())) / static_cast<double>(values.size());
+// np.mean(s[s > -1]) of the n values > -1 that `next()` gives in C order, or -1 when there are
+// none (summarize()'s rule).
+template <typename Next>
+double mean_of_measured(Next& next, std::size_t n) {
+  if (n == 0) return -1.0;
+  return (0.0 + pairwise_sum(next, n)) / static_cast<double>(n);
 }
 
 // id -> position among the sorted unique ids (pycocotools sorts imgIds and catIds).
@@ -110,40 +118,55 @@ class IdIndex {
   std::unordered_map<int64_t, int32_t> sparse_;
 };
 
-// Detections and gt boxes copied into flat arrays grouped by key = category * num_images +
-// image (a counting sort), in input (file) order within a group: a category's groups are
-// contiguous and in image order, so a worker streams through memory instead of chasing
-// indices into the input.
+// Detections and gt boxes copied into flat arrays sorted by (category, image), in input (file)
+// order within a pair: a category's boxes are contiguous and in image order, so a worker
+// streams through memory instead of chasing indices into the input. Nothing is indexed by
+// category x image: pycocotools' evalImgs has an entry per pair, but only the pairs with a box
+// can hold anything, and those are found by walking the sorted boxes.
 struct DetBox {
   double x, y, w, h, score;
   uint32_t index;  // position in the input list: ties in score keep this order
+  int32_t image;   // position among the sorted image ids
 };
 struct GtBox {
   double x, y, w, h, area;
   int64_t id;
+  int32_t image;  // position among the sorted image ids
   bool crowd;
 };
 
-// offsets[key] .. offsets[key + 1] is the group of `key`; keys < 0 are left out.
-std::vector<uint32_t> group_offsets(const std::vector<int64_t>& keys, std::size_t num_keys) {
-  std::vector<uint32_t> offsets(num_keys + 1, 0);
-  for (const int64_t key : keys) {
-    if (key >= 0) ++offsets[key + 1];
-  }
-  for (std::size_t i = 0; i < num_keys; ++i) offsets[i + 1] += offsets[i];
-  return offsets;
+// gt['_ignore'] is false: not crowd and the area within area range a.
+inline bool is_regular(const GtBox& g, int a) {
+  const auto& range = area_ranges()[a];
+  return !(g.crowd || g.area < range[0] || g.area > range[1]);
 }
 
-// Scatters item n to the next free place of its key's group.
-template <typename Out, typename Make>
-std::vector<Out> group_items(const std::vector<int64_t>& keys, const std::vector<uint32_t>& offsets,
-                             Make make) {
-  std::vector<Out> out(offsets.back());
-  std::vector<uint32_t> cursor(offsets.begin(), offsets.end() - 1);
-  for (std::size_t n = 0; n < keys.size(); ++n) {
-    if (keys[n] >= 0) out[cursor[keys[n]]++] = make(n);
+// The items n with category[n] >= 0, ordered by (category, image) and by n within a pair: two
+// stable counting sorts, by image and then by category, so time and memory are O(items +
+// images + categories). Fills `category_offsets` (K + 1): a category's items are
+// offsets[k] .. offsets[k + 1] of the result.
+std::vector<uint32_t> sort_by_category_image(const std::vector<int32_t>& category,
+                                             const std::vector<int32_t>& image, int32_t K,
+                                             int32_t I, std::vector<uint32_t>& category_offsets) {
+  std::vector<uint32_t> by_image_offsets(std::size_t(I) + 1, 0);
+  category_offsets.assign(std::size_t(K) + 1, 0);
+  for (std::size_t n = 0; n < category.size(); ++n) {
+    if (category[n] < 0) continue;
+    ++by_image_offsets[image[n] + 1];
+    ++category_offsets[category[n] + 1];
   }
-  return out;
+  for (int32_t i = 0; i < I; ++i) by_image_offsets[i + 1] += by_image_offsets[i];
+  for (int32_t k = 0; k < K; ++k) category_offsets[k + 1] += category_offsets[k];
+
+  std::vector<uint32_t> by_image(by_image_offsets.back());
+  for (std::size_t n = 0; n < category.size(); ++n) {
+    if (category[n] >= 0) by_image[by_image_offsets[image[n]]++] = static_cast<uint32_t>(n);
+  }
+  by_image_offsets = {};
+  std::vector<uint32_t> cursor(category_offsets.begin(), category_offsets.end() - 1);
+  std::vector<uint32_t> sorted(by_image.size());
+  for (const uint32_t n : by_image) sorted[cursor[category[n]]++] = n;
+  return sorted;
 }
 
 // One kept detection of a category (after the per-image sort and maxDets cut), with its
@@ -156,11 +179,18 @@ struct KeptDet {
   uint16_t fp[A];
 };
 
+// A category with regular ground truth in at least one area range: the only ones accumulate
+// writes anything for (pycocotools leaves the others at -1).
+struct Measured {
+  int32_t category;
+  int64_t npig[A];  // regular gt per area range
+};
+
 struct Inputs {
-  int32_t num_images = 0;
-  std::vector<uint32_t> gt_offsets, det_offsets;  // num_keys + 1
+  std::vector<uint32_t> gt_offsets, det_offsets;  // K + 1: a category's boxes
   std::vector<GtBox> gts;
-  std::vector<DetBox> dets;  // each group sorted in place by the worker that owns it
+  std::vector<DetBox> dets;        // each image's run sorted in place by the worker that owns it
+  std::vector<Measured> measured;  // ascending category
 };
 
 // Per-thread scratch, grown as needed and reused, so the per-image loop does not allocate
@@ -191,15 +221,12 @@ inline double bb_iou(const DetBox& d, const GtBox& g) {
 }
 
 // COCOeval.evaluateImg for one image and category, all area ranges and thresholds at once.
-// Appends the kept detections (sorted, cut to maxDets[-1]) to s.kept and adds the regular gt
-// count per area range to npig.
-void evaluate_image(Inputs& in, std::size_t key, Scratch& s, int64_t npig[A]) {
+// gts[0 .. G) and dets[0 .. num_dets) are the image's boxes of the category, in file order.
+// Appends the kept detections (sorted, cut to maxDets[-1]) to s.kept.
+void evaluate_image(const GtBox* gts, std::size_t G, DetBox* dets, std::size_t num_dets,
+                    Scratch& s) {
   const auto& thr = iou_thresholds();
   const auto& areas = area_ranges();
-  const GtBox* gts = in.gts.data() + in.gt_offsets[key];
-  const std::size_t G = in.gt_offsets[key + 1] - in.gt_offsets[key];
-  DetBox* dets = in.dets.data() + in.det_offsets[key];
-  const std::size_t num_dets = in.det_offsets[key + 1] - in.det_offsets[key];
 
   // Highest score first, stable (np.argsort(-score, kind='mergesort')): ties keep file order,
   // which is the order of `index`, so sorting by (score desc, index) is the same.
@@ -232,17 +259,16 @@ void evaluate_image(Inputs& in, std::size_t key, Scratch& s, int64_t npig[A]) {
     // gt['_ignore'] = iscrowd or area outside [lo, hi]; then regular first, stable.
     std::size_t n_regular = 0;
     for (std::size_t g = 0; g < G; ++g) {
-      if (!(gts[g].crowd || gts[g].area < lo || gts[g].area > hi)) s.gt_order[n_regular++] = g;
+      if (is_regular(gts[g], a)) s.gt_order[n_regular++] = g;
     }
     std::size_t pos = n_regular;
     for (std::size_t g = 0; g < G; ++g) {
-      if (gts[g].crowd || gts[g].area < lo || gts[g].area > hi) s.gt_order[pos++] = g;
+      if (!is_regular(gts[g], a)) s.gt_order[pos++] = g;
     }
     for (std::size_t p = 0; p < G; ++p) {
       s.gt_ignore[p] = p >= n_regular;
       s.gt_crowd[p] = gts[s.gt_order[p]].crowd;
     }
-    npig[a] += static_cast<int64_t>(n_regular);
 
     if (G == 0) {
       // Nothing to match: every detection is a false positive unless its area (w * h) is
@@ -297,6 +323,21 @@ void evaluate_image(Inputs& in, std::size_t key, Scratch& s, int64_t npig[A]) {
   }
 }
 
+// Where curve (t, a, m) of measured category `slot` starts in out.curves.run_value / run_end.
+inline uint64_t curve_start(const PrecisionRecall& c, std::size_t slot, int t, int a, int m) {
+  const auto& runs = c.runs_per_curve[slot];
+  uint64_t start = c.run_base[slot];
+  for (int b = 0; b < a; ++b) start += uint64_t(T) * M * runs[b];
+  return start + (uint64_t(t) * M + m) * runs[a];
+}
+
+// Runs per curve of area range a: precision over the recall points changes only at a true
+// positive's position and where recall runs out (to 0), so a curve has at most
+// min(101, true positives + 1) runs, and true positives <= regular gt.
+inline uint8_t runs_for(int64_t npig) {
+  return npig == 0 ? 0 : static_cast<uint8_t>(std::min<int64_t>(R, npig + 1));
+}
+
 // COCOeval.accumulate for one category: the category's kept detections over all images,
 // sorted stably by score, cut per image to each maxDets, give precision at 101 recall points.
 //
@@ -307,7 +348,8 @@ void evaluate_image(Inputs& in, std::size_t key, Scratch& s, int64_t npig[A]) {
 // after a true positive pr only falls (fp) or repeats (ignored) until the next one, so the max
 // over a suffix is the max over its true positives. Working on true positives alone gives the
 // same doubles (tp and fp are the same counts, divided the same way) with far fewer divisions.
-void accumulate_category(int k, int K, const int64_t npig[A], Scratch& s, CocoEvalResult& out) {
+void accumulate_category(std::size_t slot, const int64_t npig[A], Scratch& s,
+                         PrecisionRecall& out) {
   const auto& rec_thr = recall_thresholds();
   const std::size_t n = s.kept.size();
   // np.argsort(-scores, kind='mergesort') over the concatenation in image order.
@@ -335,6 +377,7 @@ void accumulate_category(int k, int K, const int64_t npig[A], Scratch& s, CocoEv
       if (npig[a] == 0) continue;  // no regular gt: precision and recall stay -1
       const double num_gt = static_cast<double>(npig[a]);
       const uint32_t* outcome = s.outcome.data() + a * n;
+      const uint8_t capacity = out.runs_per_curve[slot][a];
       for (int t = 0; t < T; ++t) {
         // At the i-th true positive: rc = tp / npig, pr = tp / (fp + tp + np.spacing(1)).
         std::size_t num_tp = 0;
@@ -350,99 +393,149 @@ void accumulate_category(int k, int K, const int64_t npig[A], Scratch& s, CocoEv
           }
         }
         // rc[-1] over the whole list: the last true positive's rc, or 0 (also when nd = 0).
-        out.recall[((std::size_t(t) * K + k) * A + a) * M + m] = num_tp ? s.rc[num_tp - 1] : 0.0;
+        out.recall[((slot * T + t) * A + a) * M + m] = num_tp ? s.rc[num_tp - 1] : 0.0;
         // Monotone envelope: the running max from the right.
         for (std::size_t j = num_tp; j-- > 1;) {
           if (s.pr[j] > s.pr[j - 1]) s.pr[j - 1] = s.pr[j];
         }
         // searchsorted left: first true positive with rc >= r; precision 0 from the first
-        // recall point past the highest recall reached.
+        // recall point past the highest recall reached. Stored as runs of equal values (the
+        // same doubles, compared bit for bit).
+        double* value = out.run_value.data() + curve_start(out, slot, t, a, m);
+        uint8_t* end = out.run_end.data() + curve_start(out, slot, t, a, m);
+        std::size_t runs = 0;
         std::size_t j = 0;
         for (int r = 0; r < R; ++r) {
           while (j < num_tp && s.rc[j] < rec_thr[r]) ++j;
           const double q = j < num_tp ? s.pr[j] : 0.0;
-          out.precision[(((std::size_t(t) * R + r) * K + k) * A + a) * M + m] = q;
+          if (runs == 0 || std::memcmp(&q, &value[runs - 1], sizeof q) != 0) {
+            if (runs == capacity) throw std::logic_error("evaluate: precision curve overflow");
+            value[runs++] = q;
+          }
+          end[runs - 1] = static_cast<uint8_t>(r + 1);
         }
       }
     }
   }
 }
 
-// Counting-sorts gt and detections by (category, image), counting in `out` what is left out;
-// throws for a detection whose image is not in the ground truth, or that holds a non-finite
-// number.
+// Sorts gt and detections by (category, image), counting in `out` what is left out, and finds
+// the categories with regular gt; throws for a detection whose image is not in the ground
+// truth, or that holds a non-finite number.
 Inputs group_inputs(const data::CocoDataset& gt, const std::vector<Detection>& detections,
                     const IdIndex& images, const IdIndex& categories, CocoEvalResult& out) {
-  const int32_t I = images.size();
-  const std::size_t num_keys = std::size_t(I) * std::size_t(categories.size());
-  // Ground truth outside the listed images and categories is not evaluated (getAnnIds filters
-  // by imgIds and catIds).
-  std::vector<int64_t> keys(gt.annotations.size());
-  for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
-    const auto& ann = gt.annotations[n];
-    const int32_t i = images.find(ann.image_id), k = categories.find(ann.category_id);
-    keys[n] = (i < 0 || k < 0) ? -1 : int64_t(k) * I + i;
-    out.annotations_left_out += keys[n] < 0;
-  }
+  const int32_t I = images.size(), K = categories.size();
   Inputs in;
-  in.num_images = I;
-  in.gt_offsets = group_offsets(keys, num_keys);
-  in.gts = group_items<GtBox>(keys, in.gt_offsets, [&gt](std::size_t n) {
-    const auto& a = gt.annotations[n];
-    return GtBox{a.x, a.y, a.w, a.h, a.area, a.id, a.iscrowd};
-  });
-
-  keys.resize(detections.size());
-  for (std::size_t n = 0; n < detections.size(); ++n) {
-    const Detection& d = detections[n];
-    const int32_t i = images.find(d.image_id);
-    if (i < 0) {
-      throw Error("detection " + std::to_string(n) + ": image_id " + std::to_string(d.image_id) +
-                  " is not an image of the ground truth" +
-                  (gt.path.empty() ? std::string() : " (" + gt.path + ")"));
+  {
+    // Ground truth outside the listed images and categories is not evaluated (getAnnIds
+    // filters by imgIds and catIds).
+    std::vector<int32_t> category(gt.annotations.size()), image(gt.annotations.size());
+    for (std::size_t n = 0; n < gt.annotations.size(); ++n) {
+      const auto& ann = gt.annotations[n];
+      image[n] = images.find(ann.image_id);
+      category[n] = image[n] < 0 ? -1 : categories.find(ann.category_id);
+      out.annotations_left_out += category[n] < 0;
     }
-    if (!(std::isfinite(d.x) && std::isfinite(d.y) && std::isfinite(d.w) && std::isfinite(d.h) &&
-          std::isfinite(d.score))) {
-      throw Error("detection " + std::to_string(n) + ": bbox or score is not a finite number");
+    const std::vector<uint32_t> order =
+        sort_by_category_image(category, image, K, I, in.gt_offsets);
+    in.gts.resize(order.size());
+    for (std::size_t j = 0; j < order.size(); ++j) {
+      const auto& a = gt.annotations[order[j]];
+      in.gts[j] = GtBox{a.x, a.y, a.w, a.h, a.area, a.id, image[order[j]], a.iscrowd};
     }
-    // getAnnIds(catIds=the ground truth's) never returns it: not evaluated, no error.
-    const int32_t k = categories.find(d.category_id);
-    keys[n] = k < 0 ? -1 : int64_t(k) * I + i;
-    out.detections_left_out += k < 0;
   }
-  in.det_offsets = group_offsets(keys, num_keys);
-  in.dets = group_items<DetBox>(keys, in.det_offsets, [&detections](std::size_t n) {
-    const Detection& d = detections[n];
-    return DetBox{d.x, d.y, d.w, d.h, d.score, static_cast<uint32_t>(n)};
-  });
-  keys = {};
-
+  {
+    std::vector<int32_t> category(detections.size()), image(detections.size());
+    for (std::size_t n = 0; n < detections.size(); ++n) {
+      const Detection& d = detections[n];
+      image[n] = images.find(d.image_id);
+      if (image[n] < 0) {
+        throw Error("detection " + std::to_string(n) + ": image_id " + std::to_string(d.image_id) +
+                    " is not an image of the ground truth" +
+                    (gt.path.empty() ? std::string() : " (" + gt.path + ")"));
+      }
+      if (!(std::isfinite(d.x) && std::isfinite(d.y) && std::isfinite(d.w) && std::isfinite(d.h) &&
+            std::isfinite(d.score))) {
+        throw Error("detection " + std::to_string(n) + ": bbox or score is not a finite number");
+      }
+      // getAnnIds(catIds=the ground truth's) never returns it: not evaluated, no error.
+      category[n] = categories.find(d.category_id);
+      out.detections_left_out += category[n] < 0;
+    }
+    const std::vector<uint32_t> order =
+        sort_by_category_image(category, image, K, I, in.det_offsets);
+    in.dets.resize(order.size());
+    for (std::size_t j = 0; j < order.size(); ++j) {
+      const Detection& d = detections[order[j]];
+      in.dets[j] = DetBox{d.x, d.y, d.w, d.h, d.score, order[j], image[order[j]]};
+    }
+  }
+  for (int32_t k = 0; k < K; ++k) {
+    Measured c{k, {0, 0, 0, 0}};
+    bool any = false;
+    for (uint32_t g = in.gt_offsets[k]; g < in.gt_offsets[k + 1]; ++g) {
+      for (int a = 0; a < A; ++a) {
+        const bool regular = is_regular(in.gts[g], a);
+        c.npig[a] += regular;
+        any = any || regular;
+      }
+    }
+    if (any) in.measured.push_back(c);
+  }
   return in;
 }
 
-// COCOeval.evaluate + accumulate, one category at a time per worker thread: categories are
-// independent from evaluateImg through accumulate, so threads take them in turn.
-void evaluate_categories(Inputs& in, int K, int num_threads, CocoEvalResult& out) {
-  const int32_t I = in.num_images;
+// Gives every measured category its place in out.curves (all -1 until accumulated).
+void allocate_curves(const Inputs& in, int32_t K, PrecisionRecall& out) {
+  const std::size_t S = in.measured.size();
+  out.slot.assign(std::size_t(K), -1);
+  out.run_base.resize(S);
+  out.runs_per_curve.resize(S);
+  uint64_t total = 0;
+  for (std::size_t slot = 0; slot < S; ++slot) {
+    out.slot[in.measured[slot].category] = static_cast<int32_t>(slot);
+    out.run_base[slot] = total;
+    for (int a = 0; a < A; ++a) {
+      out.runs_per_curve[slot][a] = runs_for(in.measured[slot].npig[a]);
+      total += uint64_t(T) * M * out.runs_per_curve[slot][a];
+    }
+  }
+  out.recall.assign(S * T * A * M, -1.0);
+  out.run_value.assign(total, 0.0);
+  out.run_end.assign(total, 0);
+}
+
+// COCOeval.evaluate + accumulate, one measured category at a time per worker thread:
+// categories are independent from evaluateImg through accumulate, so threads take them in
+// turn. A category without regular gt is skipped: accumulate would leave it at -1 whatever its
+// detections.
+void evaluate_categories(Inputs& in, int num_threads, PrecisionRecall& out) {
+  const int S = static_cast<int>(in.measured.size());
   std::atomic<int> next{0};
   std::exception_ptr failure;
   std::mutex failure_mutex;
   auto worker = [&]() {
     try {
       Scratch s;
-      for (int k = next++; k < K; k = next++) {
+      for (int slot = next++; slot < S; slot = next++) {
+        const Measured& c = in.measured[slot];
         s.kept.clear();
-        int64_t npig[A] = {0, 0, 0, 0};
-        bool any = false;
-        for (int32_t i = 0; i < I; ++i) {
-          const std::size_t key = std::size_t(k) * I + i;
-          const bool has_gt = in.gt_offsets[key] != in.gt_offsets[key + 1];
-          const bool has_dt = in.det_offsets[key] != in.det_offsets[key + 1];
-          if (!has_gt && !has_dt) continue;  // evaluateImg returns None
-          any = true;
-          evaluate_image(in, key, s, npig);
+        // evaluateImg for each image with a gt or a detection of the category, in image order
+        // (the others give None): a merge of the category's gt and detections by image.
+        uint32_t g = in.gt_offsets[c.category], d = in.det_offsets[c.category];
+        const uint32_t g_end = in.gt_offsets[c.category + 1];
+        const uint32_t d_end = in.det_offsets[c.category + 1];
+        while (g < g_end || d < d_end) {
+          const int32_t image = std::min(g < g_end ? in.gts[g].image : INT32_MAX,
+                                         d < d_end ? in.dets[d].image : INT32_MAX);
+          uint32_t g_next = g, d_next = d;
+          while (g_next < g_end && in.gts[g_next].image == image) ++g_next;
+          while (d_next < d_end && in.dets[d_next].image == image) ++d_next;
+          evaluate_image(in.gts.data() + g, g_next - g, in.dets.data() + d, d_next - d, s);
+          g = g_next;
+          d = d_next;
         }
-        if (any) accumulate_category(k, K, npig, s, out);
+        accumulate_category(std::size_t(slot), c.npig, s, out);
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(failure_mutex);
@@ -451,7 +544,7 @@ void evaluate_categories(Inputs& in, int K, int num_threads, CocoEvalResult& out
   };
   int threads =
       num_threads > 0 ? num_threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  threads = std::max(1, std::min(threads, K));
+  threads = std::max(1, std::min(threads, S));
   std::vector<std::thread> pool;
   for (int n = 1; n < threads; ++n) {
     // Workers take categories from a shared counter, so fewer threads still finish all of
@@ -468,51 +561,91 @@ void evaluate_categories(Inputs& in, int K, int num_threads, CocoEvalResult& out
   if (failure) std::rethrow_exception(failure);
 }
 
-// COCOeval.summarize() and the per-category AP: means over the entries > -1 of the selected
-// slice, in numpy's C order.
-void summarize(CocoEvalResult& out) {
-  const int K = static_cast<int>(out.category_ids.size());
-  std::vector<double> values;
-  auto ap = [&](int t_only, int a, int m) {
-    values.clear();
-    for (int t = 0; t < T; ++t) {
-      if (t_only >= 0 && t != t_only) continue;
-      for (int r = 0; r < R; ++r) {
-        for (int k = 0; k < K; ++k) {
-          const double v = out.precision[(((std::size_t(t) * R + r) * K + k) * A + a) * M + m];
-          if (v > -1) values.push_back(v);
+// Reads precision[t, r, k, a, m] for t in `ts`, all r, and the measured k, in C order (k
+// fastest): the entries > -1 of that slice, which np.mean sees. One cursor per measured
+// category walks its curve's runs as r rises.
+class PrecisionSlice {
+ public:
+  PrecisionSlice(const PrecisionRecall& c, std::vector<int> ts, int a, int m)
+      : c_(c), ts_(std::move(ts)), a_(a), m_(m) {
+    for (std::size_t slot = 0; slot < c.run_base.size(); ++slot) {
+      if (c.runs_per_curve[slot][a] > 0) slots_.push_back(slot);
+    }
+    cursor_.resize(slots_.size());
+  }
+  std::size_t size() const { return ts_.size() * R * slots_.size(); }
+  double operator()() {
+    if (j_ == 0) {
+      if (r_ == 0) {
+        for (std::size_t n = 0; n < slots_.size(); ++n) {
+          cursor_[n] = curve_start(c_, slots_[n], ts_[t_], a_, m_);
         }
       }
     }
-    return mean_of_measured(values);
+    uint64_t& at = cursor_[j_];
+    while (r_ >= c_.run_end[at]) ++at;
+    const double v = c_.run_value[at];
+    if (++j_ == slots_.size()) {  // next recall point, then next threshold
+      j_ = 0;
+      if (++r_ == R) r_ = 0, ++t_;
+    }
+    return v;
+  }
+
+ private:
+  const PrecisionRecall& c_;
+  std::vector<int> ts_;
+  int a_, m_;
+  std::vector<std::size_t> slots_;
+  std::vector<uint64_t> cursor_;
+  std::size_t t_ = 0, j_ = 0;
+  int r_ = 0;
+};
+
+// COCOeval.summarize() and the per-category AP: means over the entries > -1 of the selected
+// slice, in numpy's C order.
+void summarize(CocoEvalResult& out) {
+  const PrecisionRecall& c = out.curves;
+  const int K = static_cast<int>(out.category_ids.size());
+  std::vector<int> all_t(T);
+  std::iota(all_t.begin(), all_t.end(), 0);
+  auto ap = [&](int t_only, int a, int m) {
+    PrecisionSlice slice(c, t_only < 0 ? all_t : std::vector<int>{t_only}, a, m);
+    return mean_of_measured(slice, slice.size());
   };
   auto ar = [&](int a, int m) {
-    values.clear();
+    std::vector<double> values;  // T x measured categories at most
     for (int t = 0; t < T; ++t) {
-      for (int k = 0; k < K; ++k) {
-        const double v = out.recall[((std::size_t(t) * K + k) * A + a) * M + m];
+      for (std::size_t slot = 0; slot < c.run_base.size(); ++slot) {
+        const double v = c.recall[((slot * T + t) * A + a) * M + m];
         if (v > -1) values.push_back(v);
       }
     }
-    return mean_of_measured(values);
+    std::size_t n = 0;
+    auto next = [&values, &n]() { return values[n++]; };
+    return mean_of_measured(next, values.size());
   };
   // iouThr .5 and .75 are iouThrs[0] and iouThrs[5] (np.where(iouThr == p.iouThrs) finds them).
   out.stats = {ap(-1, 0, 2), ap(0, 0, 2), ap(5, 0, 2), ap(-1, 1, 2), ap(-1, 2, 2), ap(-1, 3, 2),
                ar(0, 0),     ar(0, 1),    ar(0, 2),    ar(1, 2),     ar(2, 2),     ar(3, 2)};
 
-  out.ap.resize(K);
-  out.ap50.resize(K);
+  out.ap.assign(K, -1.0);
+  out.ap50.assign(K, -1.0);
   for (int k = 0; k < K; ++k) {
+    const int32_t slot = c.slot[k];
+    if (slot < 0 || c.runs_per_curve[slot][0] == 0) continue;  // no regular gt: -1
     for (int t_only : {-1, 0}) {
-      values.clear();
-      for (int t = 0; t < T; ++t) {
-        if (t_only >= 0 && t != t_only) continue;
-        for (int r = 0; r < R; ++r) {
-          const double v = out.precision_at(t, r, k, 0, 2);
-          if (v > -1) values.push_back(v);
-        }
-      }
-      (t_only < 0 ? out.ap : out.ap50)[k] = mean_of_measured(values);
+      const int t_begin = t_only < 0 ? 0 : t_only, t_end = t_only < 0 ? T : t_only + 1;
+      int t = t_begin, r = 0;
+      uint64_t at = curve_start(c, slot, t, 0, 2);
+      auto next = [&]() {
+        while (r >= c.run_end[at]) ++at;
+        const double v = c.run_value[at];
+        if (++r == R && ++t < t_end) r = 0, at = curve_start(c, slot, t, 0, 2);
+        return v;
+      };
+      (t_only < 0 ? out.ap : out.ap50)[k] =
+          mean_of_measured(next, std::size_t(t_end - t_begin) * R);
     }
   }
 }
@@ -540,13 +673,25 @@ const std::array<std::array<double, 2>, kNumAreaRanges>& area_ranges() {
 }
 
 double CocoEvalResult::precision_at(int t, int r, int k, int a, int m) const {
-  const std::size_t K = category_ids.size();
-  return precision.at((((std::size_t(t) * R + r) * K + k) * A + a) * M + m);
+  if (t < 0 || t >= T || r < 0 || r >= R || k < 0 || std::size_t(k) >= category_ids.size() ||
+      a < 0 || a >= A || m < 0 || m >= M || std::size_t(k) >= curves.slot.size()) {
+    throw std::out_of_range("precision_at: index out of range");
+  }
+  const int32_t slot = curves.slot[k];
+  if (slot < 0 || curves.runs_per_curve[slot][a] == 0) return -1.0;
+  uint64_t at = curve_start(curves, std::size_t(slot), t, a, m);
+  while (r >= curves.run_end[at]) ++at;
+  return curves.run_value[at];
 }
 
 double CocoEvalResult::recall_at(int t, int k, int a, int m) const {
-  const std::size_t K = category_ids.size();
-  return recall.at(((std::size_t(t) * K + k) * A + a) * M + m);
+  if (t < 0 || t >= T || k < 0 || std::size_t(k) >= category_ids.size() || a < 0 || a >= A ||
+      m < 0 || m >= M || std::size_t(k) >= curves.slot.size()) {
+    throw std::out_of_range("recall_at: index out of range");
+  }
+  const int32_t slot = curves.slot[k];
+  if (slot < 0) return -1.0;
+  return curves.recall[((std::size_t(slot) * T + t) * A + a) * M + m];
 }
 
 CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection>& detections,
@@ -572,14 +717,12 @@ CocoEvalResult evaluate(const data::CocoDataset& gt, const std::vector<Detection
   }
 
   Inputs in = group_inputs(gt, detections, images, categories, out);
-  out.precision.assign(std::size_t(T) * R * K * A * M, -1.0);
-  out.recall.assign(std::size_t(T) * K * A * M, -1.0);
-
-  evaluate_categories(in, K, options.num_threads, out);
+  allocate_curves(in, K, out.curves);
+  evaluate_categories(in, options.num_threads, out.curves);
+  in = Inputs();
   summarize(out);
   return out;
 }
-
 std::vector<std::string> summary_lines(const CocoEvalResult& result) {
   struct Line {
     bool ap;

@@ -316,7 +316,18 @@ TEST(CocoEval, SameResultWithOneOrManyThreads) {
   four.num_threads = 4;
   const CocoEvalResult a = evaluate(gt.ds, dets, one), b = evaluate(gt.ds, dets, four);
   for (int n = 0; n < 12; ++n) EXPECT_EQ(a.stats[n], b.stats[n]) << eval::kStatNames[n];
-  EXPECT_EQ(a.precision, b.precision);
+  for (int t = 0; t < eval::kNumIouThresholds; ++t) {
+    for (int k = 0; k < 4; ++k) {
+      for (int ar = 0; ar < eval::kNumAreaRanges; ++ar) {
+        for (int m = 0; m < eval::kNumMaxDets; ++m) {
+          EXPECT_EQ(a.recall_at(t, k, ar, m), b.recall_at(t, k, ar, m));
+          for (int r = 0; r < eval::kNumRecallPoints; ++r) {
+            EXPECT_EQ(a.precision_at(t, r, k, ar, m), b.precision_at(t, r, k, ar, m));
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(CocoEvalErrors, UnknownImageNamesTheDetection) {

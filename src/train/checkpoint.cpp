@@ -1,11 +1,19 @@
 #include "train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <array>
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <istream>
+#include <set>
 #include <sstream>
+#include <streambuf>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -38,6 +46,209 @@ std::string shape_text(const std::vector<int64_t>& sizes) {
   std::string text = "[";
   for (size_t i = 0; i < sizes.size(); ++i) text += (i ? ", " : "") + std::to_string(sizes[i]);
   return text + "]";
+}
+
+// --- The archive's own integrity, checked before LibTorch interprets it ---
+// A checkpoint is a zip (LibTorch's archive format) and every zip record carries a CRC-32 of its
+// contents. Debian's LibTorch 1.13 reads the zip without checking them, and its TorchScript
+// importer crashes (SEGV, not an exception) on some corrupt code records, while a flipped byte
+// in a tensor's record loads as silently wrong weights (docs/reliability.md, fuzzing). So every
+// record is read once through LibTorch's own zip reader and compared with the CRC-32 and size
+// in the zip's central directory; only then is the archive interpreted. Every checkpoint ever
+// written has these CRCs (LibTorch's writer makes them), so old checkpoints still load.
+
+// CRC-32 as zip computes it (reflected polynomial 0xEDB88320), eight bytes a step
+// ("slicing-by-8": a checkpoint of the BCCD model is 160 MB).
+uint32_t crc32(const uint8_t* p, size_t n) {
+  using Tables = std::array<std::array<uint32_t, 256>, 8>;
+  static const Tables t = [] {
+    Tables tables{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      tables[0][i] = c;
+    }
+    for (int k = 1; k < 8; ++k) {
+      for (uint32_t i = 0; i < 256; ++i) {
+        tables[k][i] = (tables[k - 1][i] >> 8) ^ tables[0][tables[k - 1][i] & 0xFFu];
+      }
+    }
+    return tables;
+  }();
+  const auto word = [](const uint8_t* q) {
+    return uint32_t{q[0]} | uint32_t{q[1]} << 8 | uint32_t{q[2]} << 16 | uint32_t{q[3]} << 24;
+  };
+  uint32_t c = 0xFFFFFFFFu;
+  for (; n >= 8; p += 8, n -= 8) {
+    const uint32_t lo = c ^ word(p), hi = word(p + 4);
+    c = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^
+        t[3][hi & 0xFFu] ^ t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; ++p, --n) c = t[0][(c ^ *p) & 0xFFu] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+struct ZipRecord {
+  std::string name;  // as in the zip: "archive/data.pkl"
+  uint32_t crc = 0;
+  uint64_t size = 0;   // uncompressed
+  bool stored = true;  // else deflated
+};
+
+// The central directory of the zip `z`: each record's name, CRC-32 and size, in zip order.
+// Throws Error naming `path` for anything that is not a well-formed zip of LibTorch's kind.
+std::vector<ZipRecord> zip_records(const std::string& z, const std::string& path) {
+  const auto fail = [&path](const std::string& why) {
+    throw Error(path + ": not a usable focaldet checkpoint (truncated, corrupt or not a " +
+                "checkpoint): " + why);
+  };
+  const auto le = [&](uint64_t offset, int bytes) {  // little-endian unsigned, bounds-checked
+    if (offset > z.size() || static_cast<uint64_t>(bytes) > z.size() - offset) {
+      fail("the zip directory points past the end of the file");
+    }
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(z[offset + i]);
+    return v;
+  };
+  // The end record: the last "PK\5\6" within its 22 bytes plus a comment (< 64 KiB) of the end.
+  if (z.size() < 22) fail("too short for a zip archive");
+  uint64_t eocd = z.size() - 22;
+  while (le(eocd, 4) != 0x06054b50u) {
+    if (eocd == 0 || z.size() - eocd >= 22 + 65535) fail("no zip end record");
+    --eocd;
+  }
+  if (eocd + 22 + le(eocd + 20, 2) != z.size()) fail("bytes after the zip end record");
+  uint64_t count = le(eocd + 10, 2), cd_size = le(eocd + 12, 4), cd_offset = le(eocd + 16, 4);
+  // Zip64 (LibTorch always writes it): its locator sits right before the end record, and then
+  // its values are the ones that count (as in miniz, LibTorch's zip reader).
+  if (eocd >= 20 && le(eocd - 20, 4) == 0x07064b50u) {
+    const uint64_t z64 = le(eocd - 20 + 8, 8);
+    if (le(z64, 4) != 0x06064b50u) fail("bad zip64 end record");
+    count = le(z64 + 32, 8), cd_size = le(z64 + 40, 8), cd_offset = le(z64 + 48, 8);
+  }
+  if (cd_offset > z.size() || cd_size > z.size() - cd_offset) {
+    fail("the zip directory lies outside the file");
+  }
+  std::vector<ZipRecord> records;
+  std::set<std::string> lower_names;  // miniz looks names up ignoring case
+  uint64_t at = cd_offset;
+  const uint64_t cd_end = cd_offset + cd_size;
+  for (uint64_t k = 0; k < count; ++k) {
+    if (at > cd_end || cd_end - at < 46 || le(at, 4) != 0x02014b50u) {
+      fail("bad zip directory entry " + std::to_string(k));
+    }
+    const uint64_t flags = le(at + 8, 2), method = le(at + 10, 2);
+    ZipRecord r;
+    r.crc = static_cast<uint32_t>(le(at + 16, 4));
+    uint64_t compressed = le(at + 20, 4);
+    r.size = le(at + 24, 4);
+    const uint64_t name_len = le(at + 28, 2), extra_len = le(at + 30, 2);
+    const uint64_t entry_len = 46 + name_len + extra_len + le(at + 32, 2);
+    if (cd_end - at < entry_len) fail("bad zip directory entry " + std::to_string(k));
+    r.name = z.substr(at + 46, name_len);
+    // Zip64 extended information (id 1): the sizes that are 0xFFFFFFFF above, in this order.
+    for (uint64_t e = at + 46 + name_len; e + 4 <= at + 46 + name_len + extra_len;) {
+      const uint64_t id = le(e, 2), len = le(e + 2, 2);
+      if (id == 1) {
+        uint64_t p = e + 4;
+        if (r.size == 0xFFFFFFFFu) r.size = le(p, 8), p += 8;
+        if (compressed == 0xFFFFFFFFu) compressed = le(p, 8), p += 8;
+      }
+      e += 4 + len;
+    }
+    if ((flags & 1) != 0) fail("record '" + r.name + "' is encrypted");
+    if (method != 0 && method != 8) fail("record '" + r.name + "' has an unknown compression");
+    r.stored = method == 0;
+    // Bound what reading a record may allocate: a stored record is as large as in the file,
+    // deflate expands at most 1032:1.
+    if (compressed > z.size() || (r.stored && r.size != compressed) ||
+        (!r.stored && r.size > compressed * 1032 + 64)) {
+      fail("record '" + r.name + "' has an impossible size");
+    }
+    std::string lower = r.name;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!lower_names.insert(lower).second) fail("record '" + r.name + "' appears twice");
+    records.push_back(std::move(r));
+    at += entry_len;
+  }
+  return records;
+}
+
+// The whole file, read once (LibTorch's reader seeks back and forth in it).
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check(in.good(), path + ": cannot open checkpoint");
+  std::string bytes;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec) bytes.reserve(size);
+  std::array<char, 1 << 16> chunk;
+  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
+    bytes.append(chunk.data(), static_cast<size_t>(in.gcount()));
+  }
+  return bytes;
+}
+
+// A seekable, read-only stream buffer over bytes in memory: the checks and LibTorch read the
+// one copy of the file.
+class MemoryBuffer : public std::streambuf {
+ public:
+  explicit MemoryBuffer(const std::string& bytes) {
+    char* begin = const_cast<char*>(bytes.data());  // never written: no put area, no putback
+    setg(begin, begin, begin + bytes.size());
+  }
+
+ protected:
+  pos_type seekoff(off_type offset, std::ios_base::seekdir dir,
+                   std::ios_base::openmode which) override {
+    if ((which & std::ios_base::in) == 0) return pos_type(off_type(-1));
+    const off_type from = dir == std::ios_base::beg   ? 0
+                          : dir == std::ios_base::cur ? gptr() - eback()
+                                                      : egptr() - eback();
+    if (offset < -from || offset > (egptr() - eback()) - from) return pos_type(off_type(-1));
+    setg(eback(), eback() + from + offset, egptr());
+    return pos_type(from + offset);
+  }
+  pos_type seekpos(pos_type position, std::ios_base::openmode which) override {
+    return seekoff(off_type(position), std::ios_base::beg, which);
+  }
+};
+
+// Reads every record of `archive` through LibTorch's zip reader and checks it against the CRC-32
+// and size of the central directory. Throws Error naming `path`, or c10::Error from the reader.
+void check_records(const std::string& bytes, std::istream& archive, const std::string& path) {
+  const std::vector<ZipRecord> records = zip_records(bytes, path);
+  caffe2::serialize::PyTorchStreamReader reader(&archive);
+  // The reader names records without their folder ("data.pkl" for "archive/data.pkl"), and
+  // lists them in zip order.
+  const std::vector<std::string> names = reader.getAllRecords();
+  const auto fail = [&path](const std::string& why) {
+    throw Error(path + ": not a usable focaldet checkpoint (truncated, corrupt or not a " +
+                "checkpoint): " + why);
+  };
+  if (names.size() != records.size()) fail("the zip directory does not read consistently");
+  for (size_t i = 0; i < names.size(); ++i) {
+    const ZipRecord& r = records[i];
+    if (r.name.size() < names[i].size() ||
+        r.name.compare(r.name.size() - names[i].size(), names[i].size(), names[i]) != 0) {
+      fail("the zip directory does not read consistently");
+    }
+    uint32_t crc = 0;
+    if (r.stored) {
+      // Where the reader takes the record's bytes from, read in place (tensors: most of the
+      // file) rather than copied out.
+      const size_t offset = reader.getRecordOffset(names[i]);
+      if (offset > bytes.size() || r.size > bytes.size() - offset) {
+        fail("record '" + r.name + "' lies outside the file");
+      }
+      crc = crc32(reinterpret_cast<const uint8_t*>(bytes.data()) + offset, r.size);
+    } else {
+      const auto [data, size] = reader.getRecord(names[i]);
+      if (size != r.size) fail("record '" + r.name + "' fails its CRC-32 check");
+      crc = crc32(static_cast<const uint8_t*>(data.get()), size);
+    }
+    if (crc != r.crc) fail("record '" + r.name + "' fails its CRC-32 check");
+  }
 }
 
 }  // namespace
@@ -73,14 +284,16 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
 
 TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
                            torch::optim::Optimizer* optimizer) {
-  std::ifstream in(path, std::ios::binary);
-  check(in.good(), path + ": cannot open checkpoint");
-  std::stringstream bytes;
-  bytes << in.rdbuf();
+  const std::string bytes = read_file(path);
   TrainState s;
   try {
+    MemoryBuffer buffer(bytes);
+    std::istream stream(&buffer);
+    check_records(bytes, stream, path);
+    stream.clear();
+    stream.seekg(0);
     torch::serialize::InputArchive archive;
-    archive.load_from(bytes);
+    archive.load_from(stream);
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     // Module::load replaces each tensor, shape and all: a checkpoint of another architecture

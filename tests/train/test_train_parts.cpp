@@ -170,3 +170,32 @@ TEST(Checkpoint, RefusesTensorsOfAnotherShape) {
   EXPECT_NO_THROW(load_checkpoint(tmp / "a.pt", *same, nullptr));
   EXPECT_TRUE(torch::equal(same->weight, saved->weight));
 }
+
+// A checkpoint with one bit flipped in a record is refused, naming the record, before LibTorch
+// interprets it. LibTorch 1.13 does not check the zip's CRC-32s: it loaded such a weight as a
+// silently wrong value, and crashed (SEGV) on some corrupt code records (fuzz_checkpoint,
+// docs/reliability.md).
+TEST(Checkpoint, RefusesARecordThatFailsItsCrc) {
+  focaldet::test::TempDir tmp;
+  torch::nn::Linear saved(2, 3);
+  save_checkpoint(tmp / "a.pt", *saved, nullptr, TrainState{});
+  std::ifstream in(tmp / "a.pt", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Tensor records are stored uncompressed: the weight's 6 floats are in the file as they are.
+  const torch::Tensor weight = saved->weight.detach().contiguous();
+  const std::string floats(static_cast<const char*>(weight.data_ptr()), 6 * sizeof(float));
+  const std::size_t at = bytes.find(floats);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 5] = static_cast<char>(bytes[at + 5] ^ 0x10);
+  const std::string corrupt = tmp.write("corrupt.pt", bytes);
+  torch::nn::Linear loaded(2, 3);
+  try {
+    load_checkpoint(corrupt, *loaded, nullptr);
+    FAIL() << "expected an Error";
+  } catch (const focaldet::Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(corrupt + ": not a usable focaldet checkpoint"), std::string::npos) << what;
+    EXPECT_NE(what.find("fails its CRC-32 check"), std::string::npos) << what;
+  }
+  EXPECT_NO_THROW(load_checkpoint(tmp / "a.pt", *loaded, nullptr));
+}

@@ -39,5 +39,20 @@ int main(int argc, char** argv) {
   train::save_checkpoint(out + "/step1.pt", *net, optimizer.get(), state);
   // Without the optimizer (a checkpoint that eval loads, not resume).
   train::save_checkpoint(out + "/no_optimizer.pt", *net, nullptr, state);
+
+  // Each seed loads as fuzz_checkpoint loads its inputs (else the corpus would only start the
+  // fuzzer on refusals).
+  for (const char* name : {"fresh.pt", "step1.pt", "no_optimizer.pt"}) {
+    fuzz::TinyNet loaded;
+    auto loaded_optimizer = fuzz::tiny_optimizer(loaded);
+    const bool with_optimizer = std::string(name) != "no_optimizer.pt";
+    try {
+      train::load_checkpoint(out + "/" + name, *loaded,
+                             with_optimizer ? loaded_optimizer.get() : nullptr);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "fuzz_checkpoint_seed: %s does not load: %s\n", name, e.what());
+      return 1;
+    }
+  }
   return 0;
 }

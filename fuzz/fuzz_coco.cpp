@@ -98,9 +98,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool ok_written = run_reader("parse_coco (sanitize_boxes=false)", [&] {
     as_written = focaldet::data::parse_coco(text, "fuzz.json", eval_options);
   });
-  const bool ok_clipped = run_reader("parse_coco (training)", [&] {
-    clipped = focaldet::data::parse_coco(text, "fuzz.json");
-  });
+  const bool ok_clipped = run_reader(
+      "parse_coco (training)", [&] { clipped = focaldet::data::parse_coco(text, "fuzz.json"); });
   // Sanitising only drops or clips boxes after every check has passed: it cannot change
   // whether a file reads.
   FUZZ_CHECK(ok_written == ok_clipped, "sanitize_boxes changed whether the file reads");
@@ -119,9 +118,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   train_options.drop_empty_images = true;
   train_options.image_root = image_root().string();
   CocoDataset dropped;
-  if (run_reader("parse_coco (drop_empty_images, image_root)", [&] {
-        dropped = focaldet::data::parse_coco(text, "fuzz.json", train_options);
-      })) {
+  if (run_reader("parse_coco (drop_empty_images, image_root)",
+                 [&] { dropped = focaldet::data::parse_coco(text, "fuzz.json", train_options); })) {
     check_indices(dropped);
     check_sanitized(dropped);
     for (std::size_t i = 0; i < dropped.images.size(); ++i) {

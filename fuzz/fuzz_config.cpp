@@ -106,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(error.empty(), "to_yaml wrote a config that does not load: " + error + "\n" + yaml);
   std::string again;
   FUZZ_CHECK(run_reader("to_yaml", [&] { again = config::to_yaml(back); }), "to_yaml threw");
-  FUZZ_CHECK(again == yaml, "to_yaml -> parse_config changed the config:\n" + yaml + "\n---\n" +
-                                again);
+  FUZZ_CHECK(again == yaml,
+             "to_yaml -> parse_config changed the config:\n" + yaml + "\n---\n" + again);
   return 0;
 }

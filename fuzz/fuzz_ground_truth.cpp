@@ -38,8 +38,7 @@ void check_same_as_strict(const data::CocoDataset& lenient, const data::CocoData
     const data::CocoAnnotation &a = lenient.annotations[i], &b = strict.annotations[i];
     FUZZ_CHECK(a.id == b.id && a.image_id == b.image_id && a.category_id == b.category_id &&
                    same_double(a.x, b.x) && same_double(a.y, b.y) && same_double(a.w, b.w) &&
-                   same_double(a.h, b.h) && same_double(a.area, b.area) &&
-                   a.iscrowd == b.iscrowd,
+                   same_double(a.h, b.h) && same_double(a.area, b.area) && a.iscrowd == b.iscrowd,
                "annotation " + std::to_string(i) + " differs from read_coco's");
   }
 }
@@ -65,9 +64,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!run_reader("parse_ground_truth", [&] { gt = eval::parse_ground_truth(text, "gt.json"); })) {
     data::CocoReadOptions as_written;
     as_written.sanitize_boxes = false;
-    const bool strict_ok = run_reader("parse_coco", [&] {
-      (void)data::parse_coco(text, "gt.json", as_written);
-    });
+    const bool strict_ok =
+        run_reader("parse_coco", [&] { (void)data::parse_coco(text, "gt.json", as_written); });
     FUZZ_CHECK(!strict_ok, "read_coco takes a file that read_ground_truth refuses");
     return 0;
   }
@@ -92,8 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<eval::Detection> detections;
   for (const data::CocoAnnotation& a : gt.annotations) {
     if (listed.count(a.image_id) == 0) continue;
-    detections.push_back({a.image_id, a.category_id, a.x, a.y, a.w, a.h,
-                          static_cast<double>(a.id % 7) / 7.0});
+    detections.push_back(
+        {a.image_id, a.category_id, a.x, a.y, a.w, a.h, static_cast<double>(a.id % 7) / 7.0});
   }
   eval::EvalOptions options;
   options.num_threads = 1;

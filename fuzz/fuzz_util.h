@@ -21,13 +21,13 @@ namespace focaldet::fuzz {
 namespace fs = std::filesystem;
 
 // Aborts with the message: libFuzzer reports it as a crash and writes the input out.
-#define FUZZ_CHECK(cond, message)                                                  \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s: %s\n", __FILE__,       \
-                   __LINE__, #cond, std::string(message).c_str());                 \
-      std::abort();                                                                \
-    }                                                                              \
+#define FUZZ_CHECK(cond, message)                                                             \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
+      std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, \
+                   std::string(message).c_str());                                             \
+      std::abort();                                                                           \
+    }                                                                                         \
   } while (0)
 
 // The process's scratch folder, under $FOCALDET_FUZZ_SCRATCH (scripts/fuzz.sh sets it and
@@ -38,7 +38,7 @@ inline const fs::path& scratch_dir() {
   static const fs::path dir = [] {
     std::error_code ec;
     const char* env = std::getenv("FOCALDET_FUZZ_SCRATCH");
-    fs::path base = env != nullptr && *env != '\0'      ? fs::path(env)
+    fs::path base = env != nullptr && *env != '\0'     ? fs::path(env)
                     : fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm")
                                                        : fs::temp_directory_path();
     fs::path d = base / ("focaldet_fuzz_" + std::to_string(::getpid()));

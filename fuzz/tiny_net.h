@@ -16,7 +16,7 @@ namespace focaldet::fuzz {
 struct TinyNetImpl : torch::nn::Module {
   TinyNetImpl()
       : conv(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(
-                                                           /*in=*/1, /*out=*/2, /*kernel=*/1)))),
+                                         /*in=*/1, /*out=*/2, /*kernel=*/1)))),
         bn(register_module("bn", torch::nn::BatchNorm2d(2))),
         fc(register_module("fc", torch::nn::Linear(2, 1))) {}
 

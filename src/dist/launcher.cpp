@@ -254,9 +254,13 @@ LaunchResult run_local_workers(int nproc, const std::vector<std::string>& argv,
   }
   const WorkerExit& first = result.workers[result.first_failed_rank];
   result.exit_code = first.signal != 0 ? 128 + first.signal : first.exit_code;
-  result.summary = "rank " + std::to_string(first.rank) + " of " + std::to_string(nproc) +
-                   " (pid " + std::to_string(first.pid) + ") " + first.describe() +
-                   (nproc > 1 ? " first" : "");
+  if (result.forwarded_signal != 0) {
+    result.summary =
+        "after signal " + std::to_string(result.forwarded_signal) + " (passed on to the workers): ";
+  }
+  result.summary += "rank " + std::to_string(first.rank) + " of " + std::to_string(nproc) +
+                    " (pid " + std::to_string(first.pid) + ") " + first.describe() +
+                    (nproc > 1 ? " first" : "");
   std::string others;
   for (const WorkerExit& w : result.workers) {
     if (w.rank == first.rank) continue;

@@ -135,6 +135,8 @@ TEST(DistLauncher, SigtermIsPassedOnToTheWorkers) {
   EXPECT_LT(seconds_since(start), 10.0);
   EXPECT_EQ(run.result.forwarded_signal, SIGTERM);
   EXPECT_EQ(run.result.exit_code, 128 + SIGTERM) << run.describe();
+  EXPECT_EQ(run.result.summary.rfind("after signal 15 (passed on to the workers): rank ", 0), 0u)
+      << run.result.summary;
   for (const WorkerExit& w : run.result.workers) {
     EXPECT_EQ(w.signal, SIGTERM) << run.describe();
     EXPECT_FALSE(w.stopped_by_launcher);

@@ -1,6 +1,6 @@
 #include "dist/gradient_reducer.h"
 
-#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
@@ -131,7 +131,8 @@ GradientReducer::GradientReducer(Distributed& dist, const std::vector<at::Tensor
     int64_t numel = 0;
     for (int i : group) numel += parameters[i].numel();
     const auto n_slots = static_cast<int64_t>(group.size());
-    b.buffer = at::empty({numel + n_slots}, parameters[group[0]].options().requires_grad(false));
+    // Zeroed (touched) now, so that the first step pays no page faults for it.
+    b.buffer = at::zeros({numel + n_slots}, parameters[group[0]].options().requires_grad(false));
     b.grads = b.buffer.narrow(0, 0, numel);
     b.bytes = numel * static_cast<int64_t>(b.buffer.element_size());
     int64_t offset = 0;

@@ -174,7 +174,8 @@ Distributed::Distributed(const DistEnv& env, const DistOptions& options)
       group->store = c10::make_intrusive<c10d::PrefixStore>(
           "/worker/attempt_" + std::to_string(env_.restart_count), tcp);
     } else {
-      // Rank 0 hosts the store and, with waitWorkers, returns once every rank has connected.
+      // Rank 0 hosts the store and waits for every rank to connect, up to the setup timeout
+      // (TCPStore then gives up silently; the Gloo connection below fails in its place).
       store_options.isServer = env_.rank == 0;
       if (store_options.isServer) step = "starting the rendezvous store and waiting for ranks";
       group->store = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, store_options);

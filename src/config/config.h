@@ -129,6 +129,17 @@ struct InferenceConfig {
   int64_t max_detections = 100;
 };
 
+// Data-parallel training (docs/distributed.md): used when launched with torchrun, with
+// `focaldet train --nproc N`, or with RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT set.
+// train.batch_size is per rank; the global batch is batch_size x world size.
+struct DistConfig {
+  double timeout_seconds = 300;     // a collective waiting longer for a peer stops the run
+  double bucket_mb = 25;            // gradient all-reduce bucket size (as DDP's bucket_cap_mb)
+  bool overlap = true;              // start a bucket's all-reduce during backward when ready
+  std::string lr_scaling = "none";  // none | linear: optimizer.lr x world size (Goyal et al.)
+  int64_t check_sync_every = 0;     // every N steps, check all ranks hold the same parameters
+};
+
 struct Config {
   std::string path;                 // the file it was read from ("" when built in code)
   // Where each key that a file or --set gave was set: "loss.gamma" -> "configs/x.yaml:12"
@@ -145,6 +156,7 @@ struct Config {
   TrainConfig train;
   EvalConfig eval;
   InferenceConfig inference;
+  DistConfig dist;
 };
 
 }  // namespace focaldet::config

@@ -96,6 +96,12 @@ std::vector<Field> fields(Config& c) {
       {"inference.topk_per_level", &c.inference.topk_per_level},
       {"inference.nms_thresh", &c.inference.nms_thresh},
       {"inference.max_detections", &c.inference.max_detections},
+
+      {"dist.timeout_seconds", &c.dist.timeout_seconds},
+      {"dist.bucket_mb", &c.dist.bucket_mb},
+      {"dist.overlap", &c.dist.overlap},
+      {"dist.lr_scaling", &c.dist.lr_scaling},
+      {"dist.check_sync_every", &c.dist.check_sync_every},
   };
 }
 

@@ -242,6 +242,12 @@ void check_train_eval_inference(const Config& c, Checker& k) {
   k.at_least("inference.topk_per_level", static_cast<double>(i.topk_per_level), 1);
   k.in_range("inference.nms_thresh", i.nms_thresh, 0, 1, true, false);
   k.at_least("inference.max_detections", static_cast<double>(i.max_detections), 1);
+
+  const DistConfig& d = c.dist;
+  k.positive("dist.timeout_seconds", d.timeout_seconds);
+  k.positive("dist.bucket_mb", d.bucket_mb);
+  k.one_of("dist.lr_scaling", d.lr_scaling, {"none", "linear"});
+  k.at_least("dist.check_sync_every", static_cast<double>(d.check_sync_every), 0);
 }
 
 }  // namespace

@@ -42,9 +42,11 @@ std::vector<std::vector<int64_t>> epoch_batches(const std::vector<int>& groups, 
     }
   }
 
+  const int64_t world = options.world_size;
+  const int64_t dealt = options.pad_shards && n > 0 ? (n + world - 1) / world * world : n;
   std::vector<int64_t> shard;
-  shard.reserve(n / options.world_size + 1);
-  for (int64_t i = options.rank; i < n; i += options.world_size) shard.push_back(order[i]);
+  shard.reserve(dealt / world + 1);
+  for (int64_t i = options.rank; i < dealt; i += world) shard.push_back(order[i % n]);
 
   const auto batch_size = static_cast<size_t>(options.batch_size);
   std::vector<std::vector<int64_t>> batches;

@@ -14,6 +14,10 @@ struct SamplerOptions {
   int rank = 0;            // this process's shard, in [0, world_size)
   int world_size = 1;      // number of shards; together they cover every image once per epoch
   bool drop_last = false;  // drop this rank's final batch when it is not full
+  // Repeat the first positions of the epoch's permutation until its length is a multiple of
+  // world_size (torch's DistributedSampler): every rank gets the same number of samples, so
+  // data-parallel ranks take the same number of steps per epoch.
+  bool pad_shards = false;
   // Batch only images of the same orientation (landscape / portrait) together, so little of a
   // padded batch is padding (detectron2's AspectRatioGroupedDataset). Leftovers of both groups
   // at the end of the epoch form mixed final batches.

@@ -18,9 +18,10 @@ class LossNormalizer {
   explicit LossNormalizer(NormalizerKind kind = NormalizerKind::NumPositives, double momentum = 0.9,
                           double initial = 100.0);
 
-  // Takes this iteration's number of positive anchors (over the whole batch) and returns the
-  // divisor for this iteration: max(1, num_pos), or the updated moving average.
-  double update(int64_t num_positives);
+  // Takes this iteration's number of positive anchors (over the whole batch; in data-parallel
+  // training the mean over ranks, which may be fractional) and returns the divisor for this
+  // iteration: max(1, num_pos), or the updated moving average.
+  double update(double num_positives);
   double value() const { return value_; }
   // For checkpoints: the moving average is training state.
   void set_value(double value) { value_ = value; }

@@ -272,6 +272,7 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   archive.write("best_ap", scalar(state.best_ap));
   archive.write("best_iteration", scalar(state.best_iteration));
   archive.write("evaluated_iteration", scalar(state.evaluated_iteration));
+  archive.write("world_size", scalar(state.world_size));
   archive.write("log_window",
                 torch::tensor(state.log_window.empty() ? std::vector<double>{0.0} : state.log_window,
                               torch::kFloat64)
@@ -323,6 +324,10 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
     torch::Tensor evaluated, window;
     if (archive.try_read("evaluated_iteration", evaluated))
       s.evaluated_iteration = evaluated.item<int64_t>();
+    torch::Tensor world_size;  // written since data-parallel training; before: one process
+    if (archive.try_read("world_size", world_size)) s.world_size = world_size.item<int64_t>();
+    check(s.world_size >= 1 && s.batch_in_epoch >= 0 && s.iteration >= 0,
+          path + ": not a usable focaldet checkpoint: its training position is invalid");
     if (archive.try_read("log_window", window)) {
       window = window.contiguous();
       s.log_window.assign(window.data_ptr<double>(), window.data_ptr<double>() + window.numel());

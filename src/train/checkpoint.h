@@ -24,6 +24,9 @@ struct TrainState {
   // The open log window's sums (LogWindow::state()): a stop between log steps resumes with
   // the same averages.
   std::vector<double> log_window;
+  // Data-parallel ranks that wrote it: batch_in_epoch counts batches of batch_size on each of
+  // them (a resume on another world size converts it; older checkpoints: 1).
+  int64_t world_size = 1;
 };
 
 // Throws focaldet::Error naming `path` when it cannot be written.

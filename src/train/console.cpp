@@ -11,7 +11,15 @@
 
 namespace focaldet::train {
 
-Console::Console(const std::string& log_path, const std::string& progress) {
+Console::Console(const std::string& log_path, const std::string& progress, int rank) {
+  auto err_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  if (rank > 0) {
+    quiet_ = true;
+    both_ = std::make_shared<spdlog::logger>("train", err_sink);
+    file_ = std::make_shared<spdlog::logger>("train_file", spdlog::sinks_init_list{});
+    both_->set_pattern("[%Y-%m-%d %H:%M:%S] rank " + std::to_string(rank) + ": %v");
+    return;
+  }
   live_ = progress == "on" || (progress == "auto" && ::isatty(STDERR_FILENO) == 1);
   std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file_sink;
   try {
@@ -19,7 +27,6 @@ Console::Console(const std::string& log_path, const std::string& progress) {
   } catch (const spdlog::spdlog_ex& e) {
     throw Error(log_path + ": cannot open the training log: " + e.what());
   }
-  auto err_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   both_ = std::make_shared<spdlog::logger>("train", spdlog::sinks_init_list{err_sink, file_sink});
   file_ = std::make_shared<spdlog::logger>("train_file", file_sink);
   for (auto* l : {both_.get(), file_.get()}) {
@@ -39,6 +46,7 @@ void Console::clear_status() {
 }
 
 void Console::info(const std::string& message) {
+  if (quiet_) return;
   clear_status();
   both_->info(message);
 }
@@ -56,6 +64,7 @@ void Console::error(const std::string& message) {
 void Console::log_only(const std::string& message) { file_->error(message); }
 
 void Console::step(const std::string& line) {
+  if (quiet_) return;
   if (live_) {
     file_->info(line);
   } else {

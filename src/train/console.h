@@ -14,8 +14,9 @@ namespace focaldet::train {
 class Console {
  public:
   // log_path: train.log (appended to). progress: "auto" (live line when stderr is a terminal),
-  // "on" or "off".
-  Console(const std::string& log_path, const std::string& progress);
+  // "on" or "off". A data-parallel rank other than 0 (rank > 0) writes no log file and prints
+  // only its warnings and errors, each line prefixed with "rank N: ".
+  Console(const std::string& log_path, const std::string& progress, int rank = 0);
   ~Console();
   void info(const std::string& message);
   void warn(const std::string& message);
@@ -30,6 +31,7 @@ class Console {
 
  private:
   void clear_status();
+  bool quiet_ = false;  // a rank > 0
   bool live_ = false;
   bool status_shown_ = false;
   std::shared_ptr<spdlog::logger> both_, file_;

@@ -127,7 +127,8 @@ AssignedOutputs Detector::forward_assigned(const data::Batch& batch) {
   return result;
 }
 
-TrainLosses Detector::losses(const data::Batch& batch) {
+TrainLosses Detector::losses(const data::Batch& batch,
+                             const std::function<double(double)>& mean_over_ranks) {
   const AssignedOutputs a = forward_assigned(batch);
   const model::RetinaNetOutput& out = a.out;
   const int64_t images = batch.size();
@@ -159,7 +160,8 @@ TrainLosses Detector::losses(const data::Batch& batch) {
     cls = at::stack(cls_terms).sum() / images;
     box = at::stack(box_terms).sum() / images;
   } else {
-    const double norm = normalizer_.update(result.num_pos);
+    const auto num_pos = static_cast<double>(result.num_pos);
+    const double norm = normalizer_.update(mean_over_ranks ? mean_over_ranks(num_pos) : num_pos);
     cls = loss::classification_loss(out.cls_logits, a.targets(), options_.cls, norm,
                                     &result.breakdown);
     box = box_loss_sum(options_, cat_rows(positives)) / norm;

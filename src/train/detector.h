@@ -7,6 +7,7 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,7 +74,12 @@ class Detector {
 
   // Forward, assignment and losses for a training batch (its images, boxes, labels and crowd
   // regions as the loader gives them). The model is used in whatever train/eval mode it is in.
-  TrainLosses losses(const data::Batch& batch);
+  // Data-parallel training passes `mean_over_ranks`, which turns this rank's count of positive
+  // anchors into the mean over all ranks (an all-reduce): the losses are normalised by it, so
+  // averaging the ranks' gradients gives the gradient of the global batch (detectron2's
+  // num_pos_avg_per_gpu). Not used by the per-image normaliser.
+  TrainLosses losses(const data::Batch& batch,
+                     const std::function<double(double)>& mean_over_ranks = {});
 
   // Forward and assignment for a batch, without the losses: what losses() computes them from.
   // Under the caller's grad mode and the model's train/eval mode.

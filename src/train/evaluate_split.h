@@ -24,6 +24,13 @@ struct SplitEvaluation {
 // `loader_options` should not flip (infer::to_coco_results maps horizontal flips back). The
 // model is put in eval mode and back into the mode it was in. `progress`, when set, is called
 // after each batch with (images done, images in the split).
+// Inference alone: the detections of every image the loader yields (a data-parallel rank's
+// shard when loader_options.sampler is sharded), in COCO results form.
+std::vector<eval::Detection> detect_split(Detector& detector,
+                                          std::shared_ptr<const data::CocoDataset> gt,
+                                          const data::LoaderOptions& loader_options,
+                                          const std::function<void(int64_t, int64_t)>& progress = {});
+
 SplitEvaluation evaluate_split(Detector& detector, std::shared_ptr<const data::CocoDataset> gt,
                                const data::LoaderOptions& loader_options, int eval_threads,
                                const std::function<void(int64_t, int64_t)>& progress = {});

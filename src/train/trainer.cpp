@@ -14,9 +14,12 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "config/config_io.h"
+#include "dist/distributed.h"
+#include "dist/gradient_reducer.h"
 #include "eval/results_json.h"
 #include "train/checkpoint.h"
 #include "train/console.h"
+#include "train/data_parallel.h"
 #include "train/evaluate_split.h"
 #include "train/from_config.h"
 #include "train/metrics_log.h"
@@ -158,17 +161,22 @@ bool exists(const std::string& path) {
   return fs::exists(path, ec);
 }
 
-// Makes (or checks) the run directory of a new run.
-void prepare_new_run_dir(const RunFiles& files, bool overwrite) {
+// A new run may not silently replace a run dir that holds a run.
+void check_new_run_dir(const RunFiles& files, bool overwrite) {
   std::error_code ec;
   if (fs::exists(files.root, ec) && !fs::is_empty(files.root, ec)) {
     check(overwrite, files.root + ": already holds a run (focaldet train --resume " + files.root +
                          " continues it; --overwrite starts it over)");
-    for (const std::string& f : {files.metrics, files.evals, files.log, files.last, files.best,
-                                 files.detections("val")}) {
-      fs::remove(f, ec);
-      check(!ec, f + ": cannot remove: " + ec.message());
-    }
+  }
+}
+
+// Makes the run directory of a new run, removing an old run's files (--overwrite).
+void prepare_new_run_dir(const RunFiles& files) {
+  std::error_code ec;
+  for (const std::string& f : {files.metrics, files.evals, files.log, files.last, files.best,
+                               files.detections("val")}) {
+    fs::remove(f, ec);
+    check(!ec, f + ": cannot remove: " + ec.message());
   }
   fs::create_directories(files.checkpoints, ec);
   check(!ec, files.checkpoints + ": cannot create: " + ec.message());
@@ -210,18 +218,39 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     if (p.requires_grad()) parameters.push_back(p);
   }
   auto optimizer = make_optimizer(parameters, optimizer_options(c));
-  const ScheduleOptions schedule = schedule_options(c);
-  data::Loader loader(train_set, train_loader_options(c));
+
+  // Data-parallel ranks (world size 1 without a launcher): each reads its shard of every
+  // epoch, padded so that all take the same number of steps.
+  dist::DistOptions dist_options;
+  dist_options.timeout_seconds = c.dist.timeout_seconds;
+  dist::Distributed dist(dist::read_dist_env(), dist_options);
+  const int world = dist.world_size();
+  ScheduleOptions schedule = schedule_options(c);
+  if (c.dist.lr_scaling == "linear") schedule.base_lr *= world;
+  data::LoaderOptions train_options = train_loader_options(c);
+  train_options.sampler.rank = dist.rank();
+  train_options.sampler.world_size = world;
+  train_options.sampler.pad_shards = dist.enabled();
+  data::Loader loader(train_set, train_options);
   const Budget budget(c.train, loader);
 
+  const bool main_rank = dist.is_main();
   if (args.resume) {
-    remove_stale_temp_files(files.root);
-    remove_stale_temp_files(files.checkpoints);
+    if (main_rank) {
+      remove_stale_temp_files(files.root);
+      remove_stale_temp_files(files.checkpoints);
+    }
   } else {
-    prepare_new_run_dir(files, args.overwrite);
-    write_file_atomic(files.config, config::to_yaml(c));
+    // Every rank checks; only after all have, rank 0 makes the folder (else a slow rank would
+    // find rank 0's new files and take them for an old run).
+    check_new_run_dir(files, args.overwrite);
+    dist.barrier();
+    if (main_rank) {
+      prepare_new_run_dir(files);
+      write_file_atomic(files.config, config::to_yaml(c));
+    }
   }
-  Console console(files.log, c.train.progress);
+  Console console(files.log, c.train.progress, dist.rank());
   TrainState state;
   LogWindow window;
   if (args.resume) {
@@ -229,38 +258,76 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     detector->normalizer().set_value(state.normalizer);
     window.restore(state.log_window);
     // Steps after the checkpoint are redone: their log lines go, so nothing is logged twice.
-    truncate_jsonl(files.metrics, state.iteration);
-    truncate_jsonl(files.evals, state.iteration);
+    if (main_rank) {
+      truncate_jsonl(files.metrics, state.iteration);
+      truncate_jsonl(files.evals, state.iteration);
+    }
     console.info("resuming " + files.root + " at iteration " + std::to_string(state.iteration) +
                  " (epoch " + std::to_string(state.epoch) + ", batch " +
                  std::to_string(state.batch_in_epoch) + ")");
+    if (state.world_size != world) {
+      // The epoch goes on from the same number of images, now dealt over `world` ranks.
+      const int64_t images_done = state.batch_in_epoch * c.train.batch_size * state.world_size;
+      state.batch_in_epoch = images_done / (c.train.batch_size * world);
+      console.warn("the checkpoint was written by " + std::to_string(state.world_size) +
+                   " rank(s), this run has " + std::to_string(world) + ": epoch " +
+                   std::to_string(state.epoch) + " goes on at batch " +
+                   std::to_string(state.batch_in_epoch) + " (" + std::to_string(images_done) +
+                   " of its images done; the rest of the epoch is dealt anew, so a few images "
+                   "may be seen twice or skipped)");
+    }
   } else {
     console.info("training " + files.root + ": " + std::to_string(train_set->images.size()) +
                  " images, " + std::to_string(num_classes) + " classes, " + c.loss.cls +
-                 " loss, batch " + std::to_string(c.train.batch_size) + ", " +
+                 " loss, batch " + std::to_string(c.train.batch_size) +
+                 (dist.enabled() ? " per rank x " + std::to_string(world) + " ranks" : "") + ", " +
                  std::to_string(threads) + " threads, budget " + budget.describe());
   }
+  state.world_size = world;
+  // Every rank starts from rank 0's model; gradients are averaged over the ranks every step.
+  std::vector<torch::Tensor> model_tensors = detector->model()->parameters();
+  for (const auto& b : detector->model()->buffers()) model_tensors.push_back(b);
+  dist.broadcast(model_tensors);
+  dist::GradientReducerOptions reducer_options;
+  reducer_options.bucket_mb = c.dist.bucket_mb;
+  reducer_options.overlap = c.dist.overlap;
+  dist::GradientReducer reducer(dist, parameters, reducer_options);
+  const auto mean_over_ranks = [&](double value) {
+    std::vector<double> v = {value};
+    dist.all_reduce_sum(v);
+    return v[0] / world;
+  };
+  // Whether any rank says yes (all ranks call it at the same point).
+  const auto any_rank = [&](bool yes) {
+    std::vector<double> v = {yes ? 1.0 : 0.0};
+    dist.all_reduce_sum(v);
+    return v[0] > 0;
+  };
 
   // The last checkpoint known to be complete on disk, for the messages of a failed write.
   int64_t last_saved = state.iteration;
   const auto last_good = [&] {
     return files.last + " (iteration " + std::to_string(last_saved) + ") is the last good state";
   };
+  // Rank 0 alone writes checkpoints, metrics and evaluations.
   const auto save = [&](const std::string& path) {
-    state.normalizer = detector->normalizer().value();
-    state.log_window = window.state();
-    try {
-      save_checkpoint(path, *detector->model(), optimizer.get(), state);
-    } catch (const Error& e) {
-      // Disk full, quota, I/O error: the temp file is gone and the previous checkpoint intact.
-      throw Error("iteration " + std::to_string(state.iteration) + ": " + e.what() + "; " +
-                  last_good() + " (free some space, then focaldet train --resume " + files.root +
-                  ")");
+    if (main_rank) {
+      state.normalizer = detector->normalizer().value();
+      state.log_window = window.state();
+      try {
+        save_checkpoint(path, *detector->model(), optimizer.get(), state);
+      } catch (const Error& e) {
+        // Disk full, quota, I/O error: the temp file is gone and the previous checkpoint intact.
+        throw Error("iteration " + std::to_string(state.iteration) + ": " + e.what() + "; " +
+                    last_good() + " (free some space, then focaldet train --resume " +
+                    files.root + ")");
+      }
     }
     if (path == files.last) last_saved = state.iteration;
   };
   // metrics.jsonl and eval.jsonl: a failed append stops the run; resume repairs the file.
   const auto append = [&](const std::string& path, const std::string& line) {
+    if (!main_rank) return;
     try {
       append_line(path, line);
     } catch (const Error& e) {
@@ -270,11 +337,22 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   };
   // A run killed before its first periodic checkpoint can still be resumed.
   if (!args.resume) save(files.last);
-  const data::LoaderOptions eval_loader = eval_loader_options(c);
+  data::LoaderOptions eval_loader = eval_loader_options(c);
+  eval_loader.sampler.rank = dist.rank();  // each rank infers on its shard; rank 0 evaluates
+  eval_loader.sampler.world_size = world;
   const auto evaluate_val = [&] {
     if (!val_set) return;
-    SplitEvaluation e = evaluate_split(*detector, val_set, eval_loader, threads);
+    const Clock::time_point start = Clock::now();
     state.evaluated_iteration = state.iteration;
+    const std::vector<eval::Detection> detections =
+        gather_detections(dist, detect_split(*detector, val_set, eval_loader), *val_set);
+    if (!main_rank) return;
+    SplitEvaluation e;
+    e.detections = detections;
+    eval::EvalOptions eval_options;
+    eval_options.num_threads = threads;
+    e.result = eval::evaluate(*val_set, e.detections, eval_options);
+    e.seconds = seconds_between(start, Clock::now());
     append(files.evals, eval_line(state.iteration, "val", e));
     eval::write_results(files.detections("val"), e.detections);
     const double ap = e.result.stats[0];
@@ -292,13 +370,21 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   const Clock::time_point run_start =
       Clock::now() - std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(state.elapsed_seconds));
+  // The training clock the budget and the schedule read: this process's, or with several
+  // ranks rank 0's as of the last step, so that every rank takes the same decisions.
+  double shared_elapsed = state.elapsed_seconds;
+  const auto clock_now = [&] {
+    return dist.enabled() ? shared_elapsed : seconds_between(run_start, Clock::now());
+  };
+  int64_t sync_checks = 0;
   double lr = 0;
   bool interrupted = false;
-  while (!interrupted && !budget.done(state.iteration, seconds_between(run_start, Clock::now()))) {
+  while (!interrupted && !budget.done(state.iteration, clock_now())) {
     loader.start_epoch(state.epoch, state.batch_in_epoch);
     while (true) {
       const Clock::time_point step_start = Clock::now();
-      if (budget.done(state.iteration, seconds_between(run_start, step_start))) break;
+      const double clock_at_start = clock_now();
+      if (budget.done(state.iteration, clock_at_start)) break;
       std::optional<data::Batch> batch;
       try {
         batch = loader.next();
@@ -320,11 +406,21 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
         break;
       }
       const double data_seconds = seconds_between(step_start, Clock::now());
-      lr = learning_rate(schedule, state.iteration,
-                         budget.progress(state.iteration, seconds_between(run_start, step_start)));
+      lr = learning_rate(schedule, state.iteration, budget.progress(state.iteration, clock_at_start));
       set_learning_rate(*optimizer, lr);
-      TrainLosses losses = detector->losses(*batch);
-      if (const std::string bad = non_finite_parts(losses); !bad.empty()) {
+      TrainLosses losses =
+          detector->losses(*batch, dist.enabled() ? mean_over_ranks : std::function<double(double)>());
+      optimizer->zero_grad();
+      losses.total.backward();
+      reducer.synchronize();
+      // What every rank agrees on: the global batch's losses, a stop asked on any rank, and
+      // rank 0's clock. The checks below see the same numbers on every rank.
+      const GlobalStep global = reduce_step(dist, losses, batch->size(), signals.received() != 0,
+                                            seconds_between(run_start, Clock::now()));
+      TrainLosses global_losses;
+      global_losses.cls = global.cls;
+      global_losses.box = global.box;
+      if (const std::string bad = non_finite_parts(global_losses); !bad.empty()) {
         const std::string message =
             "iteration " + std::to_string(state.iteration + 1) + ": the loss is not finite (" +
             bad + "); the run stopped, " + last_good() +
@@ -332,23 +428,26 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
         console.log_only(message);
         throw TrainingDiverged(message);
       }
-      optimizer->zero_grad();
-      losses.total.backward();
       if (c.optimizer.clip_grad_norm > 0) {
         torch::nn::utils::clip_grad_norm_(parameters, c.optimizer.clip_grad_norm);
       }
       optimizer->step();
       ++state.iteration;
       ++state.batch_in_epoch;
+      if (c.dist.check_sync_every > 0 && state.iteration % c.dist.check_sync_every == 0) {
+        check_in_sync(dist, *detector->model(), state.iteration);
+        ++sync_checks;
+      }
 
       const Clock::time_point step_end = Clock::now();
-      state.elapsed_seconds = seconds_between(run_start, step_end);
+      state.elapsed_seconds = dist.enabled() ? global.elapsed : seconds_between(run_start, step_end);
+      shared_elapsed = state.elapsed_seconds;
       StepStats stats;
-      stats.loss = losses.cls + c.loss.box_weight * losses.box;
-      stats.loss_cls = losses.cls;
-      stats.loss_box = losses.box;
-      stats.breakdown = losses.breakdown;
-      stats.images = batch->size();
+      stats.loss = global.cls + c.loss.box_weight * global.box;
+      stats.loss_cls = global.cls;
+      stats.loss_box = global.box;
+      stats.breakdown = global.breakdown;
+      stats.images = global.images;
       stats.step_seconds = seconds_between(step_start, step_end);
       stats.data_seconds = data_seconds;
       window.add(stats);
@@ -365,13 +464,14 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
         console.step(where_line +
                      format("loss %.4f (cls %.4f box %.4f) | easy-neg %.1f%% of cls",
                             s.loss, s.loss_cls, s.loss_box, 100.0 * s.easy_neg_share) +
-                     format(" | pos/img %.1f | lr %.2e | %.2f img/s", s.num_pos / std::max<double>(1, batch->size()),
+                     format(" | pos/img %.1f | lr %.2e | %.2f img/s",
+                            s.num_pos / std::max<double>(1, static_cast<double>(stats.images)),
                             s.lr, s.img_per_s));
         window.clear();
       }
       console.status(where_line + format("loss %.4f (cls %.4f box %.4f) | easy-neg %.1f%% | %.2f img/s",
                                          stats.loss, stats.loss_cls, stats.loss_box,
-                                         100.0 * losses.breakdown.easy_neg_share(),
+                                         100.0 * global.breakdown.easy_neg_share(),
                                          stats.images / std::max(1e-9, stats.step_seconds)));
       if (c.train.eval_every > 0 && state.iteration % c.train.eval_every == 0) {
         evaluate_val();
@@ -379,17 +479,16 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       if (c.train.checkpoint_every > 0 && state.iteration % c.train.checkpoint_every == 0) {
         save(files.last);
       }
-      if (signals.received() != 0) {
+      if (global.stop) {
         interrupted = true;
         break;
       }
     }
   }
-  if (!interrupted && signals.received() == 0 && val_set &&
-      state.evaluated_iteration != state.iteration) {
-    evaluate_val();
-  }
-  if (interrupted || signals.received() != 0) {
+  // A signal that came after the last step's agreement: every rank must hear of it.
+  interrupted = any_rank(interrupted || signals.received() != 0);
+  if (!interrupted && val_set && state.evaluated_iteration != state.iteration) evaluate_val();
+  if (interrupted) {
     if (last_saved != state.iteration) save(files.last);
     console.info("stopped by signal " + std::to_string(signals.received()) + " at iteration " +
                  std::to_string(state.iteration) + "; checkpoint saved (focaldet train --resume " +
@@ -397,6 +496,10 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     return TrainOutcome::Interrupted;
   }
   if (last_saved != state.iteration) save(files.last);
+  if (sync_checks > 0) {
+    console.info("parameters and buffers equal on all " + std::to_string(world) +
+                 " ranks at each of " + std::to_string(sync_checks) + " checks");
+  }
   console.info(format("done: %.0f iterations in ", static_cast<double>(state.iteration)) +
                format_duration(state.elapsed_seconds) +
                (state.best_iteration >= 0

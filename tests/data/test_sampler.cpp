@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <set>
 
 #include "common/error.h"
 #include "data/sampler.h"
@@ -81,6 +82,45 @@ TEST(Sampler, ShardsCoverEveryImageOncePerEpoch) {
           EXPECT_EQ(seen[i], 1) << "image " << i << " world " << world << " n " << n;
         }
         EXPECT_LE(max_count - min_count, 1u) << "world " << world << " n " << n;
+      }
+    }
+  }
+}
+
+// Data-parallel ranks must take the same number of steps: padded shards are equal in size and
+// batch count (with and without aspect grouping), and cover every image, the padding repeating
+// the first positions of the epoch's order.
+TEST(Sampler, PaddedShardsAreEqualAndCoverEveryImage) {
+  for (int world : {1, 2, 3, 4, 7}) {
+    for (int64_t n : {1, 5, 23, 64}) {
+      for (bool grouped : {false, true}) {
+        std::vector<int> groups(n);
+        for (int64_t i = 0; i < n; ++i) groups[i] = (i * 7) % 3 == 0 ? 1 : 0;
+        std::vector<int> seen(n, 0);
+        std::set<size_t> counts, batch_counts;
+        for (int rank = 0; rank < world; ++rank) {
+          SamplerOptions opt;
+          opt.batch_size = 3;
+          opt.seed = 5;
+          opt.rank = rank;
+          opt.world_size = world;
+          opt.pad_shards = true;
+          opt.group_by_aspect_ratio = grouped;
+          const auto batches = epoch_batches(groups, 1, opt);
+          const auto mine = flatten(batches);
+          for (int64_t i : mine) ++seen[i];
+          counts.insert(mine.size());
+          batch_counts.insert(batches.size());
+        }
+        EXPECT_EQ(counts.size(), 1u) << "world " << world << " n " << n;
+        EXPECT_EQ(batch_counts.size(), 1u) << "world " << world << " n " << n;
+        EXPECT_EQ(*counts.begin(), static_cast<size_t>((n + world - 1) / world));
+        int64_t repeated = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          EXPECT_GE(seen[i], 1) << "image " << i;
+          repeated += seen[i] - 1;
+        }
+        EXPECT_EQ(repeated, (n + world - 1) / world * world - n);
       }
     }
   }

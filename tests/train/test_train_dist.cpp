@@ -214,3 +214,43 @@ TEST(TrainDist, ACheckpointOfTwoRanksResumesOnOne) {
       << out;
   EXPECT_NE(out.find("done: 6 iterations"), std::string::npos) << out;
 }
+
+TEST(TrainDist, ShardedEvaluationEqualsOneProcess) {
+  TempDir tmp;
+  const std::string run = tmp.str() + "/run";
+  std::string out;
+  // The whole val split, evaluated once at the end: each rank infers on half of it and rank 0
+  // evaluates the gathered detections (a low score threshold: the model is barely trained).
+  ASSERT_EQ(run_focaldet("train configs/smoke.yaml --run-dir " + run +
+                             " --set model.norm=gn --set train.batch_size=1 --set train.max_iters=4"
+                             " --set eval.max_images=0 --set inference.score_thresh=0.001 --nproc 2",
+                         &out),
+            0)
+      << out;
+  out.clear();
+  ASSERT_EQ(run_focaldet("eval configs/smoke.yaml --set model.norm=gn --set inference.score_thresh=0.001 "
+                             "--checkpoint " + run +
+                             "/checkpoints/last.pt --split val --out " + tmp.str() + "/one",
+                         &out),
+            0)
+      << out;
+  std::ifstream sharded_file(run + "/detections_val.json"), one_file(tmp.str() + "/one/detections_val.json");
+  const auto sharded = nlohmann::json::parse(sharded_file), one = nlohmann::json::parse(one_file);
+  ASSERT_GT(one.size(), 0u);
+  ASSERT_EQ(sharded.size(), one.size());
+  // In the same order (image by image as in the file), the same detections up to float noise
+  // of batching images differently.
+  for (size_t i = 0; i < one.size(); ++i) {
+    ASSERT_EQ(sharded[i]["image_id"], one[i]["image_id"]) << i;
+    ASSERT_EQ(sharded[i]["category_id"], one[i]["category_id"]) << i;
+    EXPECT_NEAR(sharded[i]["score"].get<double>(), one[i]["score"].get<double>(), 1e-4) << i;
+    for (int k = 0; k < 4; ++k) {
+      EXPECT_NEAR(sharded[i]["bbox"][k].get<double>(), one[i]["bbox"][k].get<double>(), 1e-2) << i;
+    }
+  }
+  const auto evals = read_jsonl(run + "/eval.jsonl");
+  ASSERT_EQ(evals.size(), 1u);
+  std::ifstream metrics_file(tmp.str() + "/one/metrics_val.json");
+  const auto metrics = nlohmann::json::parse(metrics_file);
+  EXPECT_NEAR(evals[0]["AP"].get<double>(), metrics["AP"].get<double>(), 1e-3) << metrics.dump();
+}

@@ -223,7 +223,8 @@ LaunchResult run_local_workers(int nproc, const std::vector<std::string>& argv,
         failed_at = Clock::now();
         if (running > 0) {
           say("rank " + std::to_string(w.exit.rank) + " " + w.exit.describe() +
-              "; the other ranks get " + std::to_string(options.failure_timeout_seconds) +
+              "; the other ranks get " +
+              std::to_string(static_cast<long long>(options.failure_timeout_seconds)) +
               " s to stop");
         }
       }

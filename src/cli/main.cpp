@@ -38,7 +38,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error (a missing file, an unknown option) is
+    // bad input, exit 2 as documented, not CLI11's own codes (105, 109, ...).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const focaldet::cli::ExitStatus& status) {
     return status.code;
   } catch (const focaldet::Error& e) {

@@ -105,6 +105,21 @@ TEST_F(AtomicFile, RefusesSymlinkAndLeavesItAndItsTarget) {
   EXPECT_EQ(entries(dir_), (std::vector<std::string>{"link.json", "real.json"}));
 }
 
+// Issue 10, finding 1: the temp file was `<out>.tmp.<pid>`, opened without O_EXCL|O_NOFOLLOW,
+// so a symlink planted under that predictable name redirected the write (as root: to any file).
+// Now the temp name is random and created exclusively: the planted link is never followed.
+TEST_F(AtomicFile, SymlinkPlantedAtThePredictableTempNameIsNotFollowed) {
+  std::ofstream(path("victim")) << "untouched";
+  for (const std::string& planted :
+       {"out.json.tmp." + std::to_string(::getpid()), ".out.json.tmp." + std::to_string(::getpid())}) {
+    fs::create_symlink(path("victim"), path(planted));
+  }
+  write_file_atomic(path("out.json"), "results");
+  EXPECT_EQ(read_all(path("victim")), "untouched");
+  EXPECT_EQ(read_all(path("out.json")), "results");
+  EXPECT_TRUE(fs::is_symlink(path("out.json.tmp." + std::to_string(::getpid()))));
+}
+
 TEST_F(AtomicFile, RefusesDirectory) {
   fs::create_directory(path("sub"));
   const std::string msg = error_of([&] { write_file_atomic(path("sub"), "x"); });

@@ -2,7 +2,9 @@
 // (file, entry, what is wrong) on the terminal, never a crash or a silent success.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string>
 
@@ -60,6 +62,24 @@ TEST(CocoCli, EvalDoesNotCheckFileNames) {
           "categories": [{"id": 1, "name": "cell"}], "annotations": []})",
       &log, &path);
   EXPECT_EQ(status, 0) << log;
+}
+
+// Issue 10, finding 4: `focaldet eval ... > report.txt` must still show an error. The report
+// goes to stdout; the error (and every log line) to stderr.
+TEST(CocoCli, ErrorsGoToStderrNotStdout) {
+  const std::string dir = test::make_temp_dir("focaldet_coco_cli_");
+  std::ofstream(dir + "/dets.json") << kDetections;
+  const std::string command = std::string(FOCALDET_BINARY) + " eval --annotations " + dir +
+                              "/missing.json --detections " + dir + "/dets.json > " + dir +
+                              "/out.txt 2> " + dir + "/err.txt";
+  const int status = std::system(command.c_str());
+  std::ifstream out_file(dir + "/out.txt"), err_file(dir + "/err.txt");
+  const std::string out((std::istreambuf_iterator<char>(out_file)), std::istreambuf_iterator<char>());
+  const std::string err((std::istreambuf_iterator<char>(err_file)), std::istreambuf_iterator<char>());
+  fs::remove_all(dir);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
+  EXPECT_EQ(out, "");
+  EXPECT_NE(err.find("missing.json"), std::string::npos) << err;
 }
 
 }  // namespace

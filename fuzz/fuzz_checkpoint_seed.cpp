@@ -1,5 +1,7 @@
 // Writes the seed corpus of the `checkpoint` fuzz target: checkpoints of fuzz/tiny_net.h's
-// TinyNet by train::save_checkpoint, as training writes them.
+// TinyNet by train::save_checkpoint, as training writes them (fresh.pt, step1.pt,
+// no_optimizer.pt; the corpus's pre_world_size_*.pt are the same written before checkpoints
+// held the world size).
 // Usage: fuzz_checkpoint_seed OUT_DIR
 #include <torch/torch.h>
 

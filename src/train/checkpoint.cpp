@@ -5,6 +5,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdint>
@@ -22,7 +23,11 @@ namespace focaldet::train {
 namespace {
 
 // c10::Error messages carry a C++ stack trace after the first line; users need the first line.
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+// (TorchScript's errors start with a newline: the first line with text.)
+std::string first_line(const std::string& text) {
+  const size_t begin = std::min(text.find_first_not_of('\n'), text.size());
+  return text.substr(begin, text.find('\n', begin) - begin);
+}
 
 torch::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat64); }
 torch::Tensor scalar(int64_t v) { return torch::tensor(v, torch::kInt64); }
@@ -142,19 +147,27 @@ std::vector<ZipRecord> zip_records(const std::string& z, const std::string& path
     r.crc = static_cast<uint32_t>(le(at + 16, 4));
     uint64_t compressed = le(at + 20, 4);
     r.size = le(at + 24, 4);
+    uint64_t local = le(at + 42, 4);
     const uint64_t name_len = le(at + 28, 2), extra_len = le(at + 30, 2);
     const uint64_t entry_len = 46 + name_len + extra_len + le(at + 32, 2);
     if (cd_end - at < entry_len) fail("bad zip directory entry " + std::to_string(k));
     r.name = z.substr(at + 46, name_len);
-    // Zip64 extended information (id 1): the sizes that are 0xFFFFFFFF above, in this order.
+    // Zip64 extended information (id 1): the values that are 0xFFFFFFFF above, in this order.
     for (uint64_t e = at + 46 + name_len; e + 4 <= at + 46 + name_len + extra_len;) {
       const uint64_t id = le(e, 2), len = le(e + 2, 2);
       if (id == 1) {
         uint64_t p = e + 4;
         if (r.size == 0xFFFFFFFFu) r.size = le(p, 8), p += 8;
         if (compressed == 0xFFFFFFFFu) compressed = le(p, 8), p += 8;
+        if (local == 0xFFFFFFFFu) local = le(p, 8), p += 8;
       }
       e += 4 + len;
+    }
+    // Names are not covered by the CRCs: the record's local header repeats its name (LibTorch's
+    // writer writes both the same), which catches a corrupt name in either place.
+    if (le(local, 4) != 0x04034b50u || le(local + 26, 2) != name_len ||
+        z.size() - local < 30 + name_len || z.compare(local + 30, name_len, r.name) != 0) {
+      fail("record '" + r.name + "' does not match its local header");
     }
     if ((flags & 1) != 0) fail("record '" + r.name + "' is encrypted");
     if (method != 0 && method != 8) fail("record '" + r.name + "' has an unknown compression");
@@ -336,9 +349,16 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
     archive.read("rng", rng);
     at::Generator generator = at::detail::getDefaultCPUGenerator();
     generator.set_state(rng);
+  } catch (const Error&) {
+    throw;
   } catch (const c10::Error& e) {
     throw Error(path + ": not a usable focaldet checkpoint for this config (truncated, corrupt "
                        "or from another model): " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    // TorchScript's importer reports with its own type (torch::jit::ErrorReport), and the
+    // standard library with its own: a file that makes LibTorch throw is no checkpoint either.
+    throw Error(path + ": not a usable focaldet checkpoint (truncated, corrupt or not a " +
+                "checkpoint): " + first_line(e.what()));
   }
   return s;
 }

@@ -199,3 +199,40 @@ TEST(Checkpoint, RefusesARecordThatFailsItsCrc) {
   }
   EXPECT_NO_THROW(load_checkpoint(tmp / "a.pt", *loaded, nullptr));
 }
+
+// A record renamed in the zip directory (names are not under the CRCs) is refused naming the file:
+// renamed in the directory alone, by the name check; renamed everywhere, LibTorch's TorchScript
+// importer throws its own exception type (not c10::Error), which used to escape as an internal
+// error without the file's name (fuzz_checkpoint, docs/reliability.md).
+TEST(Checkpoint, RefusesARenamedRecordNamingTheFile) {
+  focaldet::test::TempDir tmp;
+  torch::nn::Linear saved(2, 3);
+  save_checkpoint(tmp / "a.pt", *saved, nullptr, TrainState{});
+  std::ifstream in(tmp / "a.pt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The Linear's TorchScript class: named in its local header and in the zip directory (after
+  // the local headers), and as the prefix of its .debug_pkl record's name.
+  const std::string name = "archive/code/__torch__/___torch_mangle_0.py";
+  const std::string renamed = "archive/code/__torch__/___torch_mangle_9.py";
+  ASSERT_NE(bytes.find(name), std::string::npos);
+  std::string in_directory = bytes;
+  in_directory.replace(in_directory.rfind(name), name.size(), renamed);
+  std::string everywhere = bytes;
+  for (std::size_t at = everywhere.find(name); at != std::string::npos;
+       at = everywhere.find(name, at + 1)) {
+    everywhere.replace(at, name.size(), renamed);
+  }
+  for (const auto& [file, text] : {std::pair<std::string, std::string>{"dir.pt", in_directory},
+                                   std::pair<std::string, std::string>{"all.pt", everywhere}}) {
+    const std::string path = tmp.write(file, text);
+    torch::nn::Linear loaded(2, 3);
+    try {
+      load_checkpoint(path, *loaded, nullptr);
+      ADD_FAILURE() << file << ": expected an Error";
+    } catch (const focaldet::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ": not a usable focaldet checkpoint"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}

@@ -8,6 +8,8 @@
 #include <malloc.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <string>
 #include <exception>
 #include <limits>
 #include <iostream>
@@ -30,6 +32,11 @@ int main(int argc, char** argv) {
   // Results go to stdout; logs and errors to stderr, so `focaldet eval ... > report.txt` still
   // shows an error.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("focaldet"));
+  // A data-parallel worker other than rank 0 says which it is (docs/distributed.md).
+  if (const char* rank = std::getenv("RANK"); rank != nullptr && *rank != '\0' &&
+                                              std::string(rank) != "0") {
+    spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] rank " + std::string(rank) + ": %v");
+  }
   CLI::App app{"focaldet: train and evaluate RetinaNet-style detectors, and compare focal loss "
                "with cross-entropy"};
   app.set_version_flag("--version", std::string("focaldet ") + focaldet::kVersion);

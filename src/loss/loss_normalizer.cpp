@@ -21,8 +21,8 @@ LossNormalizer::LossNormalizer(NormalizerKind kind, double momentum, double init
         "loss normalizer: initial value must be > 0, got " + std::to_string(initial));
 }
 
-double LossNormalizer::update(double num_positives) {
-  const double n = std::max(num_positives, 1.0);
+double LossNormalizer::update(double num_positives, int ranks) {
+  const double n = std::max(num_positives, 1.0) / std::max(ranks, 1);
   value_ = kind_ == NormalizerKind::Ema ? momentum_ * value_ + (1 - momentum_) * n : n;
   return value_;
 }

@@ -18,10 +18,12 @@ class LossNormalizer {
   explicit LossNormalizer(NormalizerKind kind = NormalizerKind::NumPositives, double momentum = 0.9,
                           double initial = 100.0);
 
-  // Takes this iteration's number of positive anchors (over the whole batch; in data-parallel
-  // training the mean over ranks, which may be fractional) and returns the divisor for this
-  // iteration: max(1, num_pos), or the updated moving average.
-  double update(double num_positives);
+  // Takes this iteration's number of positive anchors (over the whole batch) and returns the
+  // divisor for this iteration: max(1, num_pos), or the updated moving average. Data-parallel
+  // training passes the count over all ranks' batches and the number of ranks: each rank then
+  // divides by max(1, num_pos) / ranks, so that the mean of the ranks' gradients is the
+  // gradient of the global batch (the moving average then starts at initial / ranks).
+  double update(double num_positives, int ranks = 1);
   double value() const { return value_; }
   // For checkpoints: the moving average is training state.
   void set_value(double value) { value_ = value; }

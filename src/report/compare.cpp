@@ -217,9 +217,13 @@ std::vector<std::pair<double, double>> run_series(const Run& run, const std::str
     for (const auto& e : run.evals)
       if (e.split == "val" || e.split.empty()) points.emplace_back(e.iter, e.stats.at("AP"));
   } else if (field == "pos_per_image") {
-    const double batch = std::atof(run.get("train.batch_size").c_str());
+    // num_pos counts the global batch: its images are logged (data-parallel runs: batch_size
+    // x ranks); logs written before that have one process's train.batch_size.
+    const double batch_size = std::atof(run.get("train.batch_size").c_str());
     for (const auto& p : run.log) {
       const auto it = p.values.find("num_pos");
+      const auto images = p.values.find("images");
+      const double batch = images != p.values.end() ? images->second : batch_size;
       if (it != p.values.end() && batch > 0) points.emplace_back(p.iter, it->second / batch);
     }
   } else {

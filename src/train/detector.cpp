@@ -128,7 +128,8 @@ AssignedOutputs Detector::forward_assigned(const data::Batch& batch) {
 }
 
 TrainLosses Detector::losses(const data::Batch& batch,
-                             const std::function<double(double)>& mean_over_ranks) {
+                             const std::function<double(double)>& sum_over_ranks,
+                             int ranks) {
   const AssignedOutputs a = forward_assigned(batch);
   const model::RetinaNetOutput& out = a.out;
   const int64_t images = batch.size();
@@ -161,7 +162,8 @@ TrainLosses Detector::losses(const data::Batch& batch,
     box = at::stack(box_terms).sum() / images;
   } else {
     const auto num_pos = static_cast<double>(result.num_pos);
-    const double norm = normalizer_.update(mean_over_ranks ? mean_over_ranks(num_pos) : num_pos);
+    const double norm = sum_over_ranks ? normalizer_.update(sum_over_ranks(num_pos), ranks)
+                                       : normalizer_.update(num_pos);
     cls = loss::classification_loss(out.cls_logits, a.targets(), options_.cls, norm,
                                     &result.breakdown);
     box = box_loss_sum(options_, cat_rows(positives)) / norm;

@@ -74,12 +74,13 @@ class Detector {
 
   // Forward, assignment and losses for a training batch (its images, boxes, labels and crowd
   // regions as the loader gives them). The model is used in whatever train/eval mode it is in.
-  // Data-parallel training passes `mean_over_ranks`, which turns this rank's count of positive
-  // anchors into the mean over all ranks (an all-reduce): the losses are normalised by it, so
-  // averaging the ranks' gradients gives the gradient of the global batch (detectron2's
-  // num_pos_avg_per_gpu). Not used by the per-image normaliser.
+  // Data-parallel training passes `sum_over_ranks`, which turns this rank's count of positive
+  // anchors into the count over all `ranks` ranks (an all-reduce): each rank's losses are
+  // normalised by max(1, that count) / ranks, so that averaging the ranks' gradients gives the
+  // gradient of the global batch (detectron2's num_pos_avg_per_gpu). Not used by the per-image
+  // normaliser, which needs no other rank's numbers.
   TrainLosses losses(const data::Batch& batch,
-                     const std::function<double(double)>& mean_over_ranks = {});
+                     const std::function<double(double)>& sum_over_ranks = {}, int ranks = 1);
 
   // Forward and assignment for a batch, without the losses: what losses() computes them from.
   // Under the caller's grad mode and the model's train/eval mode.

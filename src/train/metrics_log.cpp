@@ -79,6 +79,7 @@ LogSummary LogWindow::summary(int64_t iter, int64_t epoch, double lr, double tim
   s.easy_neg_share = cls_parts > 0 ? loss_neg_easy_ / cls_parts : 0.0;
   s.easy_neg_share_total = loss_ > 0 ? loss_neg_easy_ / loss_ : 0.0;
   s.img_per_s = seconds_ > 0 ? static_cast<double>(images_) / seconds_ : 0.0;
+  s.images = static_cast<double>(images_) / n;
   s.data_time = data_seconds_ / n;
   return s;
 }
@@ -94,6 +95,7 @@ std::string to_json(const LogSummary& s) {
   j["num_pos"] = s.num_pos;
   j["num_neg_easy"] = s.num_neg_easy;
   j["num_neg_hard"] = s.num_neg_hard;
+  j["images"] = s.images;
   j["loss_cls_pos"] = s.loss_cls_pos;
   j["loss_cls_neg_hard"] = s.loss_cls_neg_hard;
   j["loss_cls_neg_easy"] = s.loss_cls_neg_easy;

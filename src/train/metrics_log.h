@@ -31,6 +31,7 @@ struct LogSummary {
   double easy_neg_share = 0;        // loss_cls_neg_easy / loss_cls
   double easy_neg_share_total = 0;  // loss_cls_neg_easy / loss
   double img_per_s = 0;
+  double images = 0;  // images per step (the global batch: batch_size x data-parallel ranks)
   double data_time = 0;             // mean seconds a step waited for data
   double peak_mem_mb = 0;           // the process's peak resident memory
   double time = 0;                  // training seconds since the run started

@@ -266,9 +266,21 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
                  " (epoch " + std::to_string(state.epoch) + ", batch " +
                  std::to_string(state.batch_in_epoch) + ")");
     if (state.world_size != world) {
+      // An epoch budget counts the steps of the world size that started it.
+      check(c.train.max_epochs == 0,
+            files.last + ": written by " + std::to_string(state.world_size) +
+                " rank(s); a run with a train.max_epochs budget resumes on as many ranks (its "
+                "step count depends on them), this run has " + std::to_string(world));
       // The epoch goes on from the same number of images, now dealt over `world` ranks.
       const int64_t images_done = state.batch_in_epoch * c.train.batch_size * state.world_size;
       state.batch_in_epoch = images_done / (c.train.batch_size * world);
+      if (state.batch_in_epoch >= loader.num_batches(state.epoch)) {
+        ++state.epoch;  // the padded shards of the old world held more than this epoch has
+        state.batch_in_epoch = 0;
+      }
+      // The moving-average normaliser is kept per rank, scaled by 1 / world size.
+      detector->normalizer().set_value(detector->normalizer().value() *
+                                       static_cast<double>(state.world_size) / world);
       console.warn("the checkpoint was written by " + std::to_string(state.world_size) +
                    " rank(s), this run has " + std::to_string(world) + ": epoch " +
                    std::to_string(state.epoch) + " goes on at batch " +
@@ -277,6 +289,8 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
                    "may be seen twice or skipped)");
     }
   } else {
+    // Each rank divides by its share of the global batch's positives (LossNormalizer).
+    detector->normalizer().set_value(detector->normalizer().value() / world);
     console.info("training " + files.root + ": " + std::to_string(train_set->images.size()) +
                  " images, " + std::to_string(num_classes) + " classes, " + c.loss.cls +
                  " loss, batch " + std::to_string(c.train.batch_size) +
@@ -292,10 +306,16 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   reducer_options.bucket_mb = c.dist.bucket_mb;
   reducer_options.overlap = c.dist.overlap;
   dist::GradientReducer reducer(dist, parameters, reducer_options);
-  const auto mean_over_ranks = [&](double value) {
+  const auto sum_over_ranks = [&](double value) {
     std::vector<double> v = {value};
     dist.all_reduce_sum(v);
-    return v[0] / world;
+    return v[0];
+  };
+  // Trainable BatchNorm's running statistics follow each rank's batches: rank 0's are copied
+  // to all before each step, evaluation and check (as DDP's broadcast_buffers).
+  std::vector<torch::Tensor> buffers = detector->model()->buffers();
+  const auto sync_buffers = [&] {
+    if (dist.enabled() && c.model.norm == "bn") dist.broadcast(buffers);
   };
   // Whether any rank says yes (all ranks call it at the same point).
   const auto any_rank = [&](bool yes) {
@@ -304,10 +324,19 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     return v[0] > 0;
   };
 
-  // The last checkpoint known to be complete on disk, for the messages of a failed write.
-  int64_t last_saved = state.iteration;
+  // The last checkpoint known to be complete on disk (-1: none yet), for the messages of a
+  // failed run: what is left, and how to go on once `fix` is done.
+  int64_t last_saved = args.resume ? state.iteration : -1;
   const auto last_good = [&] {
-    return files.last + " (iteration " + std::to_string(last_saved) + ") is the last good state";
+    return last_saved >= 0 ? files.last + " (iteration " + std::to_string(last_saved) +
+                                 ") is the last good state"
+                           : std::string("no checkpoint was written yet");
+  };
+  const auto go_on = [&](const std::string& fix) {
+    return " (" + fix + ", then " +
+           (last_saved >= 0 ? "focaldet train --resume " + files.root
+                            : std::string("start over with --overwrite")) +
+           ")";
   };
   // Rank 0 alone writes checkpoints, metrics and evaluations.
   const auto save = [&](const std::string& path) {
@@ -319,8 +348,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       } catch (const Error& e) {
         // Disk full, quota, I/O error: the temp file is gone and the previous checkpoint intact.
         throw Error("iteration " + std::to_string(state.iteration) + ": " + e.what() + "; " +
-                    last_good() + " (free some space, then focaldet train --resume " +
-                    files.root + ")");
+                    last_good() + go_on("free some space"));
       }
     }
     if (path == files.last) last_saved = state.iteration;
@@ -332,7 +360,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       append_line(path, line);
     } catch (const Error& e) {
       throw Error("iteration " + std::to_string(state.iteration) + ": " + e.what() + "; " +
-                  last_good() + " (focaldet train --resume " + files.root + " continues)");
+                  last_good() + go_on("free some space"));
     }
   };
   // A run killed before its first periodic checkpoint can still be resumed.
@@ -344,6 +372,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     if (!val_set) return;
     const Clock::time_point start = Clock::now();
     state.evaluated_iteration = state.iteration;
+    sync_buffers();
     const std::vector<eval::Detection> detections =
         gather_detections(dist, detect_split(*detector, val_set, eval_loader), *val_set);
     if (!main_rank) return;
@@ -354,7 +383,12 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     e.result = eval::evaluate(*val_set, e.detections, eval_options);
     e.seconds = seconds_between(start, Clock::now());
     append(files.evals, eval_line(state.iteration, "val", e));
-    eval::write_results(files.detections("val"), e.detections);
+    try {
+      eval::write_results(files.detections("val"), e.detections);
+    } catch (const Error& error) {
+      throw Error("iteration " + std::to_string(state.iteration) + ": " + error.what() + "; " +
+                  last_good() + go_on("free some space"));
+    }
     const double ap = e.result.stats[0];
     console.info(format("eval iter %.0f on val: AP %.4f AP50 %.4f AP75 %.4f (%.1f s)",
                         static_cast<double>(state.iteration), ap, e.result.stats[1],
@@ -386,17 +420,38 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       const double clock_at_start = clock_now();
       if (budget.done(state.iteration, clock_at_start)) break;
       std::optional<data::Batch> batch;
+      std::string data_error;
       try {
         batch = loader.next();
       } catch (const Error& e) {
-        // A corrupt or missing image mid-epoch: keep every step taken so far, so that a resume
-        // after the image is fixed starts at this very batch.
-        if (last_saved != state.iteration) save(files.last);
+        data_error = e.what();
+      }
+      // A corrupt or missing image mid-epoch, on any rank: every rank stops at this step.
+      if (dist.enabled() && any_rank(!data_error.empty())) {
+        const std::vector<std::string> errors = dist.all_gather_bytes(data_error);
+        for (size_t r = 0; r < errors.size(); ++r) {
+          if (!errors[r].empty()) {
+            data_error = "rank " + std::to_string(r) + ": " + errors[r];
+            break;
+          }
+        }
+      }
+      if (!data_error.empty()) {
+        // Keep every step taken so far, so that a resume after the image is fixed starts at
+        // this very batch.
+        std::string not_saved;
+        if (last_saved != state.iteration) {
+          try {
+            save(files.last);
+          } catch (const Error& e) {
+            not_saved = "; saving the steps taken failed too: " + std::string(e.what());
+          }
+        }
         const std::string message =
             "iteration " + std::to_string(state.iteration + 1) + " (epoch " +
             std::to_string(state.epoch) + ", batch " + std::to_string(state.batch_in_epoch) +
-            "): " + e.what() + "; the run stopped and " + last_good() +
-            " (fix or replace the image, then focaldet train --resume " + files.root + ")";
+            "): " + data_error + "; the run stopped and " + last_good() +
+            go_on("fix or replace the image") + not_saved;
         console.log_only(message);
         throw Error(message);
       }
@@ -408,8 +463,9 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       const double data_seconds = seconds_between(step_start, Clock::now());
       lr = learning_rate(schedule, state.iteration, budget.progress(state.iteration, clock_at_start));
       set_learning_rate(*optimizer, lr);
-      TrainLosses losses =
-          detector->losses(*batch, dist.enabled() ? mean_over_ranks : std::function<double(double)>());
+      sync_buffers();
+      TrainLosses losses = detector->losses(
+          *batch, dist.enabled() ? sum_over_ranks : std::function<double(double)>(), world);
       optimizer->zero_grad();
       losses.total.backward();
       reducer.synchronize();
@@ -435,6 +491,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       ++state.iteration;
       ++state.batch_in_epoch;
       if (c.dist.check_sync_every > 0 && state.iteration % c.dist.check_sync_every == 0) {
+        sync_buffers();
         check_in_sync(dist, *detector->model(), state.iteration);
         ++sync_checks;
       }

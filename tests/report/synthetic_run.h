@@ -20,6 +20,7 @@ struct SyntheticRun {
   std::vector<double> loss = {1.0, 0.8, 0.6};  // per log iteration; loss_cls is half of it
   double easy_neg_share = 0.02;
   double num_pos = 800;  // per batch of 8: 100 per image
+  double images = 0;     // images per step in metrics.jsonl (0: not logged, as before)
   std::vector<int> eval_iters = {30};
   std::vector<double> ap = {0.5};  // per eval iteration; per class: ap - 0.1, ap, ap + 0.1
   bool finished = true;
@@ -48,7 +49,7 @@ inline std::string write_run(const TempDir& dir, const std::string& relative,
                ",\"loss_cls_neg_hard\":" + num(cls * (0.5 - r.easy_neg_share)) +
                ",\"loss_cls_neg_easy\":" + num(cls * r.easy_neg_share) +
                ",\"easy_neg_share\":" + num(r.easy_neg_share) + ",\"num_pos\":" + num(r.num_pos) +
-               "}\n";
+               (r.images > 0 ? ",\"images\":" + num(r.images) : std::string()) + "}\n";
   }
   dir.write(relative + "/metrics.jsonl", metrics);
   std::string evals;

@@ -235,6 +235,17 @@ TEST(Compare, CurvesCombineRunsOfOtherLengthsAndIntervals) {
   EXPECT_DOUBLE_EQ(group_curve(c.groups[0], "pos_per_image").mean[0], 100);
 }
 
+// A data-parallel run logs the global batch's positives and its images per step (batch_size x
+// ranks): positives per image divide by those images, not by the per-rank batch size.
+TEST(Compare, PositivesPerImageUseTheLoggedImagesOfTheGlobalBatch) {
+  TempDir dir;
+  SyntheticRun r;
+  r.num_pos = 1600;  // 2 ranks x batch 8, 100 positives per image
+  r.images = 16;
+  const Comparison c = build_comparison({read_run(write_run(dir, "two_ranks", r))});
+  EXPECT_DOUBLE_EQ(group_curve(c.groups[0], "pos_per_image").mean[0], 100);
+}
+
 TEST(CompareReport, TablesShowMeanSpreadBestAndTheVerdict) {
   TempDir dir;
   const Comparison c = build_comparison(focal_and_ce(dir));

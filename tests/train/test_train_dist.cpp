@@ -13,9 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "config/config_io.h"
+#include "data/loader.h"
 #include "data/run_focaldet.h"
 #include "dist/launcher.h"
 #include "support/temp_dir.h"
+#include "train/from_config.h"
 #include "train/train_run_util.h"
 
 using namespace focaldet::test;  // train_run_util.h, temp_dir.h, run_focaldet.h
@@ -85,13 +88,21 @@ pid_t find_worker(const std::string& run_dir, const std::vector<std::string>& va
 bool kill_worker_after_lines(const std::string& run, size_t lines,
                              const std::vector<std::string>& vars) {
   for (int i = 0; i < 24000; ++i) {
-    if (fs::exists(run + "/metrics.jsonl") && read_jsonl(run + "/metrics.jsonl").size() >= lines) {
+    if (count_lines(run + "/metrics.jsonl") >= lines) {
       const pid_t pid = find_worker(run, vars);
       if (pid > 0) return ::kill(pid, SIGKILL) == 0;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;
+}
+
+// The iteration a run resumes at, from the message of `focaldet train --resume` (-1: none).
+int resumed_at(const std::string& output) {
+  std::smatch m;
+  return std::regex_search(output, m, std::regex("resuming .* at iteration ([0-9]+)"))
+             ? std::stoi(m[1])
+             : -1;
 }
 
 }  // namespace
@@ -114,9 +125,26 @@ TEST(TrainDist, TwoRanksKeepOneModelAndLogTheLossesOfTheGlobalBatch) {
       << out;
   EXPECT_NE(out.find("batch 1 per rank x 2 ranks"), std::string::npos) << out;
   expect_close_losses(read_jsonl(two + "/metrics.jsonl"), read_jsonl(one + "/metrics.jsonl"));
-  // Rank 0 alone wrote the run dir.
+  // Rank 0 alone logs (rank 1 prints only its warnings and errors).
   EXPECT_TRUE(fs::exists(two + "/checkpoints/last.pt"));
-  EXPECT_EQ(read_text(two + "/train.log").find("rank 1"), std::string::npos);
+  EXPECT_EQ(out.find("iter 12/12"), out.rfind("iter 12/12")) << out;
+}
+
+// The moving-average normaliser too: each rank's average starts at (and follows) its share of
+// the global batch's positives.
+TEST(TrainDist, TwoRanksMatchOneWithTheMovingAverageNormaliser) {
+  TempDir tmp;
+  std::string out;
+  const std::string one = tmp.str() + "/one", two = tmp.str() + "/two";
+  const std::string ema = kSplitInvariant + " --set loss.normalizer=ema";
+  ASSERT_EQ(run_focaldet("train configs/smoke.yaml --run-dir " + one + ema, &out), 0) << out;
+  out.clear();
+  ASSERT_EQ(run_focaldet("train configs/smoke.yaml --run-dir " + two + ema +
+                             " --set train.batch_size=1 --nproc 2",
+                         &out),
+            0)
+      << out;
+  expect_close_losses(read_jsonl(two + "/metrics.jsonl"), read_jsonl(one + "/metrics.jsonl"));
 }
 
 TEST(TrainDist, TorchrunRunsTheSameJob) {
@@ -160,11 +188,20 @@ TEST(TrainDist, AKilledRankStopsTheOtherNamingIt) {
       << out;
   EXPECT_NE(out.find("rank 1 of 2 (pid"), std::string::npos) << out;
   EXPECT_LT(seconds, 400.0) << out;  // a bound for a hang, far above the run's length
-  // The last checkpoint is intact: the run resumes from it and finishes (shorter budget).
+  // The last checkpoint is intact: it loads (a resume whose budget is already spent says where
+  // it stands and trains nothing), and the run goes 4 steps further on 2 ranks.
   out.clear();
-  EXPECT_EQ(run_focaldet("train --resume " + run + " --set train.max_iters=8 --nproc 2", &out), 0)
+  ASSERT_EQ(run_focaldet("train --resume " + run + " --set train.max_iters=1", &out), 0) << out;
+  const int at = resumed_at(out);
+  ASSERT_GE(at, 4) << out;
+  out.clear();
+  EXPECT_EQ(run_focaldet("train --resume " + run + " --set train.max_iters=" +
+                             std::to_string(at + 4) + " --nproc 2",
+                         &out),
+            0)
       << out;
-  EXPECT_NE(out.find("done: 8 iterations"), std::string::npos) << out;
+  EXPECT_EQ(resumed_at(out), at) << out;
+  EXPECT_NE(out.find("done: " + std::to_string(at + 4) + " iterations"), std::string::npos) << out;
 }
 
 TEST(TrainDist, TorchrunRestartResumesFromTheLastCheckpoint) {
@@ -188,9 +225,7 @@ TEST(TrainDist, TorchrunRestartResumesFromTheLastCheckpoint) {
       &out);
   killer.join();
   ASSERT_EQ(rc, 0) << out;
-  EXPECT_TRUE(std::regex_search(read_text(run + "/train.log"),
-                                std::regex("resuming .* at iteration (4|8)")))
-      << read_text(run + "/train.log");
+  EXPECT_GE(resumed_at(read_text(run + "/train.log")), 4) << read_text(run + "/train.log");
   // Same world size, same order of sums: the same losses as the run never killed.
   expect_close_losses(read_jsonl(run + "/metrics.jsonl"), read_jsonl(reference + "/metrics.jsonl"),
                       1e-9);
@@ -253,4 +288,49 @@ TEST(TrainDist, ShardedEvaluationEqualsOneProcess) {
   std::ifstream metrics_file(tmp.str() + "/one/metrics_val.json");
   const auto metrics = nlohmann::json::parse(metrics_file);
   EXPECT_NEAR(evals[0]["AP"].get<double>(), metrics["AP"].get<double>(), 1e-3) << metrics.dump();
+}
+
+// A corrupt image in rank 1's shard: both ranks stop at that step, rank 0 saves the steps taken
+// and names rank 1's image; once it is fixed, the run resumes at that very batch.
+TEST(TrainDist, ACorruptImageOnRankOneStopsBothAndKeepsTheStepsTaken) {
+  TempDir tmp;
+  const std::string images = tmp.str() + "/images";
+  fs::create_directories(images);
+  for (const auto& e : fs::directory_iterator("data/bccd/JPEGImages")) {
+    fs::create_symlink(fs::absolute(e.path()), images + "/" + e.path().filename().string());
+  }
+  const std::string job = " --set data.val= --set model.norm=gn --set train.batch_size=1"
+                          " --set data.image_root=" + images;
+  // Rank 1's 6th batch of epoch 0 (iteration 6), as the trainer deals it.
+  const auto config = focaldet::config::load_config(
+      "configs/smoke.yaml", {"data.val=", "train.batch_size=1", "data.image_root=" + images});
+  const auto train_set = focaldet::train::read_split(config, "train", /*for_training=*/true);
+  auto options = focaldet::train::train_loader_options(config);
+  options.sampler.rank = 1;
+  options.sampler.world_size = 2;
+  options.sampler.pad_shards = true;
+  focaldet::data::Loader loader(train_set, options);
+  loader.start_epoch(0, 5);
+  const auto batch = loader.next();
+  ASSERT_TRUE(batch.has_value());
+  const auto& image = train_set->images.at(train_set->image_index.at(batch->image_ids[0]));
+  const std::string bad = images + "/" + image.file_name;
+  fs::remove(bad);
+  std::ofstream(bad) << "not a jpeg";
+
+  const std::string run = tmp.str() + "/run";
+  std::string out;
+  EXPECT_NE(run_focaldet("train configs/smoke.yaml --run-dir " + run + job + " --nproc 2", &out), 0)
+      << out;
+  EXPECT_NE(out.find("iteration 6 (epoch 0, batch 5): rank 1: cannot decode image '" + bad + "'"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("last.pt (iteration 5) is the last good state"), std::string::npos) << out;
+
+  fs::remove(bad);
+  fs::create_symlink(fs::absolute("data/bccd/JPEGImages/" + image.file_name), bad);
+  out.clear();
+  ASSERT_EQ(run_focaldet("train --resume " + run + " --nproc 2", &out), 0) << out;
+  EXPECT_EQ(resumed_at(out), 5) << out;
+  EXPECT_NE(out.find("done: 12 iterations"), std::string::npos) << out;
 }

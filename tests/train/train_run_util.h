@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -70,11 +72,18 @@ inline std::vector<std::string> split_args(const std::string& s) {
   return out;
 }
 
+// Complete lines in a file that another process is appending to (0 when it is missing).
+inline size_t count_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
 // Waits until metrics.jsonl has at least `lines` lines (or the process ends), then SIGKILLs it.
 inline void kill_after_lines(pid_t pid, const std::string& metrics, size_t lines) {
   for (int i = 0; i < 6000; ++i) {
     if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
-    if (fs::exists(metrics) && read_jsonl(metrics).size() >= lines) break;
+    if (count_lines(metrics) >= lines) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ::kill(pid, SIGKILL);

@@ -3,9 +3,11 @@
 // logger, and FUZZ_CHECK for the readers' documented guarantees. A reader that throws
 // focaldet::Error for bad input does its job; anything else that escapes (another exception, a
 // broken guarantee, a sanitizer report) is a finding and aborts, so libFuzzer saves the input.
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -30,10 +32,11 @@ namespace fs = std::filesystem;
     }                                                                                         \
   } while (0)
 
-// The process's scratch folder, under $FOCALDET_FUZZ_SCRATCH (scripts/fuzz.sh sets it and
-// removes it afterwards, also after a crash), else /dev/shm when there is one (the atomic writes
-// fsync, which costs nothing on tmpfs), else the system temp folder. Made on first use, removed
-// at a normal exit.
+// The process's scratch folder, SCRATCH/focaldet_fuzz_PID, where SCRATCH is
+// $FOCALDET_FUZZ_SCRATCH (scripts/fuzz.sh sets it and removes it afterwards, also after a
+// crash), else /dev/shm when there is one (the atomic writes fsync, which costs nothing on
+// tmpfs), else the system temp folder. libFuzzer ends the process with _Exit, so no exit handler
+// runs: each start removes the folders of earlier runs whose process is gone instead.
 inline const fs::path& scratch_dir() {
   static const fs::path dir = [] {
     std::error_code ec;
@@ -41,13 +44,22 @@ inline const fs::path& scratch_dir() {
     fs::path base = env != nullptr && *env != '\0'     ? fs::path(env)
                     : fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm")
                                                        : fs::temp_directory_path();
-    fs::path d = base / ("focaldet_fuzz_" + std::to_string(::getpid()));
+    const std::string prefix = "focaldet_fuzz_";
+    for (const fs::directory_entry& e : fs::directory_iterator(base, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size() ||
+          name.find_first_not_of("0123456789", prefix.size()) != std::string::npos) {
+        continue;
+      }
+      const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        std::error_code ignored;
+        fs::remove_all(e.path(), ignored);
+      }
+    }
+    fs::path d = base / (prefix + std::to_string(::getpid()));
     fs::remove_all(d, ec);
     fs::create_directories(d);
-    std::atexit([] {
-      std::error_code ignored;
-      fs::remove_all(scratch_dir(), ignored);
-    });
     return d;
   }();
   return dir;

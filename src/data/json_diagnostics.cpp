@@ -79,17 +79,30 @@ class PathTracker : public nlohmann::json_sax<nlohmann::json> {
   const std::string& reason() const { return reason_; }
   const std::string& problem() const { return problem_; }
 
-  // "annotations[3].bbox[2]", or "the top level".
+  // "annotations[3].bbox[2]", or "the top level". A path deeper than kShownLevels shows its
+  // first and last levels around "...(N levels)...", and a key longer than kShownKey is cut:
+  // an unclosed 100k-deep array once printed a 300 KB path.
   std::string path() const {
-    std::string p;
+    constexpr std::size_t kShownLevels = 12, kShownKey = 64;
+    std::vector<std::string> parts;
     for (const Frame& f : frames_) {
       if (f.is_array) {
-        if (f.index >= 0) p += "[" + std::to_string(f.index) + "]";
+        if (f.index >= 0) parts.push_back("[" + std::to_string(f.index) + "]");
       } else if (!f.key.empty()) {
-        if (!p.empty()) p += ".";
-        p += f.key;
+        parts.push_back("." + (f.key.size() > kShownKey ? f.key.substr(0, kShownKey) + "..." : f.key));
       }
     }
+    std::string p;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (parts.size() > kShownLevels && i == kShownLevels / 2) {
+        const std::size_t skipped = parts.size() - kShownLevels;
+        p += "...(" + std::to_string(skipped) + " levels)...";
+        i += skipped - 1;
+        continue;
+      }
+      p += parts[i];
+    }
+    if (!p.empty() && p[0] == '.') p.erase(0, 1);
     return p.empty() ? "the top level" : p;
   }
 

@@ -95,6 +95,15 @@ TEST(ResultsJson, TruncatedFileSaysWhereItEnds) {
   }
 }
 
+// Issue 10, finding 6: an unclosed 100k-deep array printed its whole path (300 KB).
+TEST(ResultsJson, DeepUnclosedArrayGivesAShortPath) {
+  const std::string message = error_of(std::string(100000, '['));
+  EXPECT_LT(message.size(), 400u) << message.size();
+  EXPECT_NE(message.find("[0][0][0][0][0][0]...(99988 levels)...[0][0][0][0][0][0]"),
+            std::string::npos)
+      << message;
+}
+
 TEST(ResultsJson, IdTooLargeNamesTheDetectionAndKey) {
   EXPECT_ERROR_HAS(
       R"([{"image_id": 99999999999999999999999, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])",

@@ -5,7 +5,8 @@
 // JPEG is outside the timing, as on the torchvision side.
 //
 //   focaldet_infer_bench --weights W.pt --image IMG [--shorter-side 480] [--max-size 640]
-//       [--classes 91] [--max-detections 300] [--threads 2] [--warm 2] [--reps 5] [--dets OUT.txt] [--stages]
+//       [--classes 91] [--max-detections 300] [--threads 2] [--warm 2] [--reps 5] [--dets OUT.txt]
+//       [--stages]
 //       [--trace OUT.json]
 //
 // The model is torchvision's retinanet_resnet50_fpn layout (the defaults of DetectorOptions);
@@ -57,18 +58,30 @@ Args parse(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (k == "--weights") a.weights = value();
-    else if (k == "--image") a.image = value();
-    else if (k == "--dets") a.dets = value();
-    else if (k == "--trace") a.trace = value();
-    else if (k == "--shorter-side") a.shorter_side = std::stoi(value());
-    else if (k == "--max-size") a.max_size = std::stoi(value());
-    else if (k == "--threads") a.threads = std::stoi(value());
-    else if (k == "--warm") a.warm = std::stoi(value());
-    else if (k == "--reps") a.reps = std::stoi(value());
-    else if (k == "--classes") a.classes = std::stoll(value());
-    else if (k == "--max-detections") a.max_detections = std::stoll(value());
-    else if (k == "--stages") a.stages = true;
+    if (k == "--weights")
+      a.weights = value();
+    else if (k == "--image")
+      a.image = value();
+    else if (k == "--dets")
+      a.dets = value();
+    else if (k == "--trace")
+      a.trace = value();
+    else if (k == "--shorter-side")
+      a.shorter_side = std::stoi(value());
+    else if (k == "--max-size")
+      a.max_size = std::stoi(value());
+    else if (k == "--threads")
+      a.threads = std::stoi(value());
+    else if (k == "--warm")
+      a.warm = std::stoi(value());
+    else if (k == "--reps")
+      a.reps = std::stoi(value());
+    else if (k == "--classes")
+      a.classes = std::stoll(value());
+    else if (k == "--max-detections")
+      a.max_detections = std::stoll(value());
+    else if (k == "--stages")
+      a.stages = true;
     else {
       std::cerr << "unknown argument " << k << "\n";
       std::exit(2);
@@ -133,10 +146,10 @@ void print_stages(train::Detector& detector, const cv::Mat& bgr, const data::Tra
   const at::Tensor a =
       gen.anchors({batch.images.size(2), batch.images.size(3)}, sizes, batch.images.device());
   lap("anchors");
-  const auto dets = infer::postprocess(
-      h.cls_logits, h.box_deltas, a, gen.num_anchors_per_level(sizes),
-      {{{batch.image_sizes[0][0], batch.image_sizes[0][1]}, batch.scales[0]}},
-      detector.options().postprocess);
+  const auto dets =
+      infer::postprocess(h.cls_logits, h.box_deltas, a, gen.num_anchors_per_level(sizes),
+                         {{{batch.image_sizes[0][0], batch.image_sizes[0][1]}, batch.scales[0]}},
+                         detector.options().postprocess);
   lap("postprocess");
   std::printf("stages (ms):");
   for (const auto& [name, v] : ms) std::printf(" %s %.1f,", name, v);

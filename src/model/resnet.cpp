@@ -5,6 +5,8 @@
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/normalization.h>
 
+#include <string>
+
 #include "common/error.h"
 
 namespace focaldet::model {
@@ -15,12 +17,26 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64
       torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(padding).bias(false));
 }
 
-// 1x1 conv + norm on the shortcut when the shape changes ("downsample.0", "downsample.1").
-torch::nn::Sequential downsample(int64_t in, int64_t out, int64_t stride, const ResNetOptions& o) {
+// 1x1 conv + norm on the shortcut when the shape changes ("downsample.0", "downsample.1"):
+// registered as a Sequential for the parameter names, run through `*run`.
+torch::nn::Sequential downsample(int64_t in, int64_t out, int64_t stride, const ResNetOptions& o,
+                                 ConvNorm* run) {
   torch::nn::Sequential seq;
-  seq->push_back(conv(in, out, 1, stride, 0));
-  seq->push_back(make_norm(o.norm, out, o.gn_groups));
+  torch::nn::Conv2d c = conv(in, out, 1, stride, 0);
+  torch::nn::AnyModule n = make_norm(o.norm, out, o.gn_groups);
+  seq->push_back(c);
+  seq->push_back(n);
+  *run = ConvNorm(c, n);
   return seq;
+}
+
+// Registers conv<k> and bn<k> (torchvision's names) on `owner` and returns their runner.
+ConvNorm conv_norm(torch::nn::Module* owner, const std::string& k, torch::nn::Conv2d c,
+                   int64_t channels, const ResNetOptions& o) {
+  owner->register_module("conv" + k, c);
+  torch::nn::AnyModule n = make_norm(o.norm, channels, o.gn_groups);
+  owner->register_module("bn" + k, n.ptr());
+  return ConvNorm(c, n);
 }
 
 // ReLUs are in place, as torchvision's (nn.ReLU(inplace=True)): one allocation less per
@@ -31,25 +47,20 @@ class BasicBlockImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kExpansion = 1;
   BasicBlockImpl(int64_t in, int64_t planes, int64_t stride, const ResNetOptions& o) {
-    conv1_ = register_module("conv1", conv(in, planes, 3, stride, 1));
-    bn1_ = make_norm(o.norm, planes, o.gn_groups);
-    register_module("bn1", bn1_.ptr());
-    conv2_ = register_module("conv2", conv(planes, planes, 3, 1, 1));
-    bn2_ = make_norm(o.norm, planes, o.gn_groups);
-    register_module("bn2", bn2_.ptr());
+    cn1_ = conv_norm(this, "1", conv(in, planes, 3, stride, 1), planes, o);
+    cn2_ = conv_norm(this, "2", conv(planes, planes, 3, 1, 1), planes, o);
     if (stride != 1 || in != planes) {
-      downsample_ = register_module("downsample", downsample(in, planes, stride, o));
+      downsample_ = register_module("downsample", downsample(in, planes, stride, o, &shortcut_));
     }
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor y = bn1_.forward(conv1_->forward(x)).relu_();
-    y = bn2_.forward(conv2_->forward(y));
-    return (y + (downsample_ ? downsample_->forward(x) : x)).relu_();
+    torch::Tensor y = cn1_.forward(x).relu_();
+    y = cn2_.forward(y);
+    return (y + (downsample_ ? shortcut_.forward(x) : x)).relu_();
   }
 
  private:
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  torch::nn::AnyModule bn1_, bn2_;
+  ConvNorm cn1_, cn2_, shortcut_;
   torch::nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(BasicBlock);
@@ -59,29 +70,23 @@ class BottleneckImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kExpansion = 4;
   BottleneckImpl(int64_t in, int64_t planes, int64_t stride, const ResNetOptions& o) {
-    conv1_ = register_module("conv1", conv(in, planes, 1, 1, 0));
-    bn1_ = make_norm(o.norm, planes, o.gn_groups);
-    register_module("bn1", bn1_.ptr());
-    conv2_ = register_module("conv2", conv(planes, planes, 3, stride, 1));
-    bn2_ = make_norm(o.norm, planes, o.gn_groups);
-    register_module("bn2", bn2_.ptr());
-    conv3_ = register_module("conv3", conv(planes, planes * kExpansion, 1, 1, 0));
-    bn3_ = make_norm(o.norm, planes * kExpansion, o.gn_groups);
-    register_module("bn3", bn3_.ptr());
+    cn1_ = conv_norm(this, "1", conv(in, planes, 1, 1, 0), planes, o);
+    cn2_ = conv_norm(this, "2", conv(planes, planes, 3, stride, 1), planes, o);
+    cn3_ = conv_norm(this, "3", conv(planes, planes * kExpansion, 1, 1, 0), planes * kExpansion, o);
     if (stride != 1 || in != planes * kExpansion) {
-      downsample_ = register_module("downsample", downsample(in, planes * kExpansion, stride, o));
+      downsample_ =
+          register_module("downsample", downsample(in, planes * kExpansion, stride, o, &shortcut_));
     }
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor y = bn1_.forward(conv1_->forward(x)).relu_();
-    y = bn2_.forward(conv2_->forward(y)).relu_();
-    y = bn3_.forward(conv3_->forward(y));
-    return (y + (downsample_ ? downsample_->forward(x) : x)).relu_();
+    torch::Tensor y = cn1_.forward(x).relu_();
+    y = cn2_.forward(y).relu_();
+    y = cn3_.forward(y);
+    return (y + (downsample_ ? shortcut_.forward(x) : x)).relu_();
   }
 
  private:
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
-  torch::nn::AnyModule bn1_, bn2_, bn3_;
+  ConvNorm cn1_, cn2_, cn3_, shortcut_;
   torch::nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(Bottleneck);
@@ -107,9 +112,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : depth_(o.depth) {
   else
     throw Error("resnet: depth must be 18, 34 or 50, got " + std::to_string(o.depth));
 
-  conv1_ = register_module("conv1", conv(3, 64, 7, 2, 3));
-  bn1_ = make_norm(o.norm, 64, o.gn_groups);
-  register_module("bn1", bn1_.ptr());
+  stem_ = conv_norm(this, "1", conv(3, 64, 7, 2, 3), 64, o);
   int64_t in = 64;
   const bool bottleneck = o.depth == 50;
   auto layer = [&](int64_t planes, int n, int64_t stride) {
@@ -137,7 +140,7 @@ std::vector<int64_t> ResNetImpl::out_channels() const {
 std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {
   check(x.dim() == 4 && x.size(1) == 3,
         "resnet: input must be [B, 3, H, W], got " + c10::str(x.sizes()));
-  torch::Tensor y = bn1_.forward(conv1_->forward(x)).relu_();
+  torch::Tensor y = stem_.forward(x).relu_();
   y = at::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
   y = layer1_->forward(y);
   torch::Tensor c3 = layer2_->forward(y);

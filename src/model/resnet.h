@@ -30,8 +30,7 @@ class ResNetImpl : public torch::nn::Module {
 
  private:
   int depth_;
-  torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::AnyModule bn1_;
+  ConvNorm stem_;  // conv1 + bn1
   torch::nn::Sequential layer1_{nullptr}, layer2_{nullptr}, layer3_{nullptr}, layer4_{nullptr};
 };
 TORCH_MODULE(ResNet);

@@ -141,32 +141,47 @@ inline bool is_regular(const GtBox& g, int a) {
   return !(g.crowd || g.area < range[0] || g.area > range[1]);
 }
 
-// The items n with category[n] >= 0, ordered by (category, image) and by n within a pair: two
-// stable counting sorts, by image and then by category, so time and memory are O(items +
-// images + categories). Fills `category_offsets` (K + 1): a category's items are
-// offsets[k] .. offsets[k + 1] of the result.
-std::vector<uint32_t> sort_by_category_image(const std::vector<int32_t>& category,
-                                             const std::vector<int32_t>& image, int32_t K,
-                                             int32_t I, std::vector<uint32_t>& category_offsets) {
-  std::vector<uint32_t> by_image_offsets(std::size_t(I) + 1, 0);
+// make(n) for the items n with category[n] >= 0, ordered by (category, image) and by n within a
+// pair: a stable counting sort by category over the items visited in image order (n order when
+// that already is image order, as in files written image by image; otherwise after a stable
+// counting sort by image), so time and memory are O(items + images + categories). Fills
+// `category_offsets` (K + 1): a category's items are offsets[k] .. offsets[k + 1] of the result.
+template <typename Out, typename Make>
+std::vector<Out> group_by_category_image(const std::vector<int32_t>& category,
+                                         const std::vector<int32_t>& image, int32_t K, int32_t I,
+                                         std::vector<uint32_t>& category_offsets, Make make) {
   category_offsets.assign(std::size_t(K) + 1, 0);
+  bool image_order = true;
+  int32_t last_image = -1;
   for (std::size_t n = 0; n < category.size(); ++n) {
     if (category[n] < 0) continue;
-    ++by_image_offsets[image[n] + 1];
     ++category_offsets[category[n] + 1];
+    image_order = image_order && image[n] >= last_image;
+    last_image = image[n];
   }
-  for (int32_t i = 0; i < I; ++i) by_image_offsets[i + 1] += by_image_offsets[i];
   for (int32_t k = 0; k < K; ++k) category_offsets[k + 1] += category_offsets[k];
 
+  std::vector<Out> out(category_offsets.back());
+  std::vector<uint32_t> cursor(category_offsets.begin(), category_offsets.end() - 1);
+  auto place = [&](uint32_t n) { out[cursor[category[n]]++] = make(n); };
+  if (image_order) {
+    for (std::size_t n = 0; n < category.size(); ++n) {
+      if (category[n] >= 0) place(static_cast<uint32_t>(n));
+    }
+    return out;
+  }
+  std::vector<uint32_t> by_image_offsets(std::size_t(I) + 1, 0);
+  for (std::size_t n = 0; n < category.size(); ++n) {
+    if (category[n] >= 0) ++by_image_offsets[image[n] + 1];
+  }
+  for (int32_t i = 0; i < I; ++i) by_image_offsets[i + 1] += by_image_offsets[i];
   std::vector<uint32_t> by_image(by_image_offsets.back());
   for (std::size_t n = 0; n < category.size(); ++n) {
     if (category[n] >= 0) by_image[by_image_offsets[image[n]]++] = static_cast<uint32_t>(n);
   }
   by_image_offsets = {};
-  std::vector<uint32_t> cursor(category_offsets.begin(), category_offsets.end() - 1);
-  std::vector<uint32_t> sorted(by_image.size());
-  for (const uint32_t n : by_image) sorted[cursor[category[n]]++] = n;
-  return sorted;
+  for (const uint32_t n : by_image) place(n);
+  return out;
 }
 
 // One kept detection of a category (after the per-image sort and maxDets cut), with its
@@ -436,13 +451,11 @@ Inputs group_inputs(const data::CocoDataset& gt, const std::vector<Detection>& d
       category[n] = image[n] < 0 ? -1 : categories.find(ann.category_id);
       out.annotations_left_out += category[n] < 0;
     }
-    const std::vector<uint32_t> order =
-        sort_by_category_image(category, image, K, I, in.gt_offsets);
-    in.gts.resize(order.size());
-    for (std::size_t j = 0; j < order.size(); ++j) {
-      const auto& a = gt.annotations[order[j]];
-      in.gts[j] = GtBox{a.x, a.y, a.w, a.h, a.area, a.id, image[order[j]], a.iscrowd};
-    }
+    in.gts = group_by_category_image<GtBox>(
+        category, image, K, I, in.gt_offsets, [&gt, &image](uint32_t n) {
+          const auto& a = gt.annotations[n];
+          return GtBox{a.x, a.y, a.w, a.h, a.area, a.id, image[n], a.iscrowd};
+        });
   }
   {
     std::vector<int32_t> category(detections.size()), image(detections.size());
@@ -462,13 +475,11 @@ Inputs group_inputs(const data::CocoDataset& gt, const std::vector<Detection>& d
       category[n] = categories.find(d.category_id);
       out.detections_left_out += category[n] < 0;
     }
-    const std::vector<uint32_t> order =
-        sort_by_category_image(category, image, K, I, in.det_offsets);
-    in.dets.resize(order.size());
-    for (std::size_t j = 0; j < order.size(); ++j) {
-      const Detection& d = detections[order[j]];
-      in.dets[j] = DetBox{d.x, d.y, d.w, d.h, d.score, order[j], image[order[j]]};
-    }
+    in.dets = group_by_category_image<DetBox>(
+        category, image, K, I, in.det_offsets, [&detections, &image](uint32_t n) {
+          const Detection& d = detections[n];
+          return DetBox{d.x, d.y, d.w, d.h, d.score, n, image[n]};
+        });
   }
   for (int32_t k = 0; k < K; ++k) {
     Measured c{k, {0, 0, 0, 0}};

@@ -20,7 +20,11 @@ inline constexpr float kExpFloor = -88.0f;
 inline float exp_nonpositive(float x, float floor) {
   const float xc = std::max(x, floor);
   // n = round(x / ln 2) by truncating -x/ln2 + 0.5 (x <= 0), then r = x - n ln2 in two parts.
-  const float n = -static_cast<float>(static_cast<int32_t>(-xc * 1.44269504088896341f + 0.5f));
+  // A NaN x passes the clamp (the loss must come out NaN) and would reach the conversion to
+  // int32_t (undefined; on x86 INT_MIN, and then the shift below of a negative value, which
+  // UBSan reports): it takes n = 0 instead, and r and y still carry the NaN.
+  const float t = -xc * 1.44269504088896341f + 0.5f;
+  const float n = -static_cast<float>(static_cast<int32_t>(t <= 128.0f ? t : 0.0f));
   const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;

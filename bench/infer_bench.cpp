@@ -6,7 +6,7 @@
 //
 //   focaldet_infer_bench --weights W.pt --image IMG [--shorter-side 480] [--max-size 640]
 //       [--classes 91] [--max-detections 300] [--threads 2] [--warm 2] [--reps 5] [--dets OUT.txt]
-//       [--stages]
+//       [--stages] [--dense]
 //       [--trace OUT.json]
 //
 // The model is torchvision's retinanet_resnet50_fpn layout (the defaults of DetectorOptions);
@@ -45,6 +45,7 @@ struct Args {
   int64_t classes = 91;
   int64_t max_detections = 300;  // torchvision RetinaNet's detections_per_img default
   bool stages = false;
+  bool dense = false;  // the dense path instead of the blocked (mkldnn) one, for A/B runs
 };
 
 Args parse(int argc, char** argv) {
@@ -82,6 +83,8 @@ Args parse(int argc, char** argv) {
       a.max_detections = std::stoll(value());
     else if (k == "--stages")
       a.stages = true;
+    else if (k == "--dense")
+      a.dense = true;
     else {
       std::cerr << "unknown argument " << k << "\n";
       std::exit(2);
@@ -134,9 +137,10 @@ void print_stages(train::Detector& detector, const cv::Mat& bgr, const data::Tra
   const data::Batch batch = data::collate({sample}, t, kPadDivisor);
   lap("resize+normalise+pad");
   model::RetinaNet& net = detector.model();
-  const auto c = net->body()->forward(batch.images);
+  const bool blocked = net->runs_blocked(batch.images);
+  const auto c = net->body()->forward(blocked ? batch.images.to_mkldnn() : batch.images);
   lap("backbone");
-  const auto p = net->fpn()->forward(c);
+  const auto p = net->fpn()->forward(c);  // blocked when the input is
   lap("fpn");
   const auto h = net->head()->forward(p);
   lap("head");
@@ -179,6 +183,7 @@ int main(int argc, char** argv) {
   train::DetectorOptions o;
   o.model.head.num_classes = a.classes;
   o.postprocess.max_detections = a.max_detections;
+  o.model.blocked_inference = !a.dense;
   train::Detector detector(o);
   model::load_weights(*detector.model(), a.weights);
   detector.model()->eval();

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/norm.h"
+
 namespace focaldet::model {
 
 enum class P6Source { kP5, kC5 };
@@ -31,6 +33,8 @@ class FpnImpl : public torch::nn::Module {
   FpnOptions options_;
   torch::nn::ModuleList inner_blocks_{nullptr}, layer_blocks_{nullptr};
   torch::nn::Conv2d p6_{nullptr}, p7_{nullptr};
+  std::vector<ConvNorm> inner_, layer_;  // runners of inner_blocks_ and layer_blocks_
+  ConvNorm p6_run_, p7_run_;
 };
 TORCH_MODULE(Fpn);
 

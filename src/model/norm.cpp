@@ -4,6 +4,8 @@
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/normalization.h>
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace focaldet::model {
@@ -36,29 +38,60 @@ torch::Tensor FrozenBatchNorm2dImpl::forward(const torch::Tensor& x) {
 
 ConvNorm::ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm)
     : conv_(std::move(conv)), norm_(std::move(norm)) {
+  if (norm_.is_empty()) return;
   frozen_ = norm_.ptr()->as<FrozenBatchNorm2dImpl>();
   check(!conv_->options.bias(), "ConvNorm: the conv must have no bias (the norm adds one)");
 }
 
-torch::Tensor ConvNorm::forward(const torch::Tensor& x) {
-  if (frozen_ == nullptr || at::GradMode::is_enabled()) return norm_.forward(conv_->forward(x));
-  const std::array<torch::Tensor, 4> b = frozen_->buffers();
-  const std::array<const torch::Tensor*, 5> sources = {&conv_->weight, &b[0], &b[1], &b[2], &b[3]};
-  bool stale = !weight_.defined();
-  for (size_t i = 0; i < sources.size(); ++i) {
-    stale |= sources[i]->_version() != versions_[i] || sources[i]->data_ptr() != storages_[i];
+void ConvNorm::refresh(bool blocked) {
+  std::array<torch::Tensor, 6> sources = {conv_->weight, conv_->bias};
+  if (frozen_ != nullptr) {
+    const std::array<torch::Tensor, 4> b = frozen_->buffers();
+    std::copy(b.begin(), b.end(), sources.begin() + 2);
   }
-  if (stale) {
+  bool stale = !weight_.defined() || blocked != blocked_;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (!sources[i].defined()) continue;
+    stale |= sources[i]._version() != versions_[i] || sources[i].data_ptr() != storages_[i];
+  }
+  if (!stale) return;
+  if (frozen_ != nullptr) {
     const auto [scale, shift] = frozen_->scale_shift();
     weight_ = (conv_->weight * scale.view({-1, 1, 1, 1})).contiguous();
     bias_ = shift.contiguous();
-    for (size_t i = 0; i < sources.size(); ++i) {
-      versions_[i] = sources[i]->_version();
-      storages_[i] = sources[i]->data_ptr();
-    }
+  } else {
+    weight_ = conv_->weight.detach().contiguous();
+    bias_ = conv_->bias.defined() ? conv_->bias.detach().contiguous() : torch::Tensor();
   }
+  if (blocked) {
+    const auto& o = conv_->options;
+    const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+    weight_ = at::mkldnn_reorder_conv2d_weight(weight_.to_mkldnn(), *padding, *o.stride(),
+                                               *o.dilation(), o.groups());
+  }
+  blocked_ = blocked;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    versions_[i] = sources[i].defined() ? sources[i]._version() : 0;
+    storages_[i] = sources[i].defined() ? sources[i].data_ptr() : nullptr;
+  }
+}
+
+torch::Tensor ConvNorm::forward(const torch::Tensor& x) {
+  const bool blocked = x.is_mkldnn();
+  if (blocked) {
+    check(!at::GradMode::is_enabled() && supports_mkldnn(),
+          "ConvNorm: a blocked (mkldnn) input needs inference mode and no norm or a frozen BN");
+  } else if (frozen_ == nullptr || at::GradMode::is_enabled()) {
+    torch::Tensor y = conv_->forward(x);
+    return norm_.is_empty() ? y : norm_.forward(y);
+  }
+  refresh(blocked);
   const auto& o = conv_->options;
   const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  if (blocked) {
+    return at::mkldnn_convolution(x, weight_, bias_, *padding, *o.stride(), *o.dilation(),
+                                  o.groups());
+  }
   return at::conv2d(x, weight_, bias_, *o.stride(), *padding, *o.dilation(), o.groups());
 }
 

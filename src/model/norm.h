@@ -43,27 +43,37 @@ TORCH_MODULE(FrozenBatchNorm2d);
 // A normalisation layer over `channels`; `groups` only for kGroupNorm.
 torch::nn::AnyModule make_norm(NormKind kind, int64_t channels, int64_t groups = 32);
 
-// norm(conv(x)) for a conv (no bias) followed by a norm layer, both registered by their owner.
+// norm(conv(x)) for a conv followed by a norm layer, both registered by their owner, or conv(x)
+// alone when `norm` is empty (the FPN's and the head's convs, with their own bias).
 // Without grad mode (inference, evaluation) a FrozenBatchNorm2d is folded into the conv:
-// conv(x, w * scale, shift), one pass over the output instead of three (conv, mul, add). The
-// folded weight and bias are cached and rebuilt when a source tensor changes (its version
-// counter or storage: load_weights and optimizer steps bump the version). With grad mode on,
-// or another norm, it is conv then norm as before, so training and its gradients are untouched.
-// Results differ from conv-then-norm by float rounding only (the products are summed in another
-// order).
+// conv(x, w * scale, shift), one pass over the output instead of three (conv, mul, add).
+// An input in oneDNN's blocked layout (x.is_mkldnn(), inference only: see RetinaNetImpl) runs
+// oneDNN's convolution on a weight reordered once into its blocked layout, and the output stays
+// blocked, so consecutive convs pay no layout conversion. The folded or reordered weight and
+// bias are cached and rebuilt when a source tensor changes (its version counter or storage:
+// load_weights and optimizer steps bump the version). With grad mode on, or another norm, it is
+// conv then norm as before, so training and its gradients are untouched. Results differ from
+// conv-then-norm by float rounding only (the products are summed in another order).
 class ConvNorm {
  public:
   ConvNorm() = default;
-  ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm);
+  explicit ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm = {});
   torch::Tensor forward(const torch::Tensor& x);
+  // Whether forward() accepts a blocked (mkldnn) input: no norm, or a frozen BN.
+  bool supports_mkldnn() const { return norm_.is_empty() || frozen_ != nullptr; }
 
  private:
+  // The weight and bias conv(x) uses without grad mode (folded when the norm is frozen BN),
+  // rebuilt when stale; `blocked` also reorders the weight to oneDNN's layout.
+  void refresh(bool blocked);
+
   torch::nn::Conv2d conv_{nullptr};
   torch::nn::AnyModule norm_;
   FrozenBatchNorm2dImpl* frozen_ = nullptr;  // norm_'s module when it is frozen BN
-  torch::Tensor weight_, bias_;              // folded; undefined until first use
-  std::array<int64_t, 5> versions_{};        // conv weight, then the norm's 4 buffers
-  std::array<const void*, 5> storages_{};
+  torch::Tensor weight_, bias_;              // undefined until first use
+  bool blocked_ = false;                     // weight_ is in oneDNN's blocked layout
+  std::array<int64_t, 6> versions_{};        // conv weight, conv bias, the norm's 4 buffers
+  std::array<const void*, 6> storages_{};
 };
 
 }  // namespace focaldet::model

@@ -32,12 +32,24 @@ RetinaNetImpl::RetinaNetImpl(const RetinaNetOptions& o) : options_(o) {
   }
 }
 
+bool RetinaNetImpl::runs_blocked(const torch::Tensor& images) const {
+  return options_.blocked_inference && !at::GradMode::is_enabled() && at::hasMKLDNN() &&
+         images.device().is_cpu() && images.scalar_type() == at::kFloat &&
+         images.layout() == at::kStrided &&
+         options_.backbone.norm == NormKind::kFrozenBatchNorm && !options_.head.group_norm;
+}
+
 std::vector<torch::Tensor> RetinaNetImpl::features(const torch::Tensor& images) {
-  return fpn_->forward(body_->forward(images));
+  if (!runs_blocked(images)) return fpn_->forward(body_->forward(images));
+  std::vector<torch::Tensor> p = fpn_->forward(body_->forward(images.to_mkldnn()));
+  for (auto& f : p) f = f.to_dense();
+  return p;
 }
 
 RetinaNetOutput RetinaNetImpl::forward(const torch::Tensor& images) {
-  const std::vector<torch::Tensor> p = features(images);
+  const std::vector<torch::Tensor> p = runs_blocked(images)
+                                           ? fpn_->forward(body_->forward(images.to_mkldnn()))
+                                           : fpn_->forward(body_->forward(images));
   HeadOutput h = head_->forward(p);
   RetinaNetOutput out{std::move(h.cls_logits), std::move(h.box_deltas), {}};
   for (const auto& f : p) out.feature_sizes.emplace_back(f.size(2), f.size(3));

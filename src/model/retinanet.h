@@ -23,6 +23,10 @@ struct RetinaNetOptions {
   // Backbone stages trained, counted from the top as torchvision's trainable_backbone_layers:
   // 0 = none, 3 = layer2..layer4 (its default), 5 = everything including conv1 and bn1.
   int trainable_layers = 3;
+  // Inference (no grad mode) in oneDNN's blocked layout from the image to the head's last convs,
+  // with the weights reordered once: used when the backbone's norm is frozen BN, the head has
+  // no GroupNorm and the input is a float CPU tensor; otherwise the dense path.
+  bool blocked_inference = true;
 };
 
 struct RetinaNetOutput {
@@ -36,8 +40,10 @@ class RetinaNetImpl : public torch::nn::Module {
   explicit RetinaNetImpl(const RetinaNetOptions& options = {});
   // images: [B, 3, H, W] normalised (data::Batch::images).
   RetinaNetOutput forward(const torch::Tensor& images);
-  // P3..P7, for inspection and parity tests.
+  // P3..P7 (dense), for inspection and parity tests.
   std::vector<torch::Tensor> features(const torch::Tensor& images);
+  // Whether forward(images) runs in the blocked layout (see blocked_inference).
+  bool runs_blocked(const torch::Tensor& images) const;
   const RetinaNetOptions& options() const { return options_; }
   ResNet& body() { return body_; }
   Fpn& fpn() { return fpn_; }

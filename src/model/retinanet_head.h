@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/norm.h"
+
 namespace focaldet::model {
 
 struct HeadOptions {
@@ -41,6 +43,9 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   HeadOptions options_;
   torch::nn::ModuleList cls_tower_{nullptr}, box_tower_{nullptr};  // of Sequential blocks
   torch::nn::Conv2d cls_logits_{nullptr}, bbox_reg_{nullptr};
+  // Runners of the towers' convs and the two output convs, for blocked (mkldnn) inputs.
+  std::vector<ConvNorm> cls_convs_, box_convs_;
+  ConvNorm cls_logits_run_, bbox_reg_run_;
 };
 TORCH_MODULE(RetinaNetHead);
 

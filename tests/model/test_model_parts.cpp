@@ -41,6 +41,76 @@ TEST(RetinaNet, OutputLayoutIsAnchorsByClasses) {
   EXPECT_EQ(out.feature_sizes[4], (std::pair<int64_t, int64_t>{1, 1}));
 }
 
+// Copies every parameter and buffer of `from` into `to` (same layout).
+void copy_state(RetinaNet& from, RetinaNet& to) {
+  torch::NoGradGuard no_grad;
+  auto dst = to->named_parameters();
+  for (const auto& p : from->named_parameters()) dst[p.key()].copy_(p.value());
+  auto dst_buffers = to->named_buffers();
+  for (const auto& b : from->named_buffers()) dst_buffers[b.key()].copy_(b.value());
+}
+
+TEST(RetinaNet, BlockedInferenceMatchesDenseAndFollowsWeightChanges) {
+  RetinaNetOptions o = small_options();
+  o.backbone.depth = 50;  // bottlenecks with downsample shortcuts
+  RetinaNet blocked(o);
+  o.blocked_inference = false;
+  RetinaNet dense(o);
+  {
+    // Frozen BN statistics away from the identity, so folding them is exercised.
+    torch::NoGradGuard no_grad;
+    for (auto& b : blocked->named_buffers()) {
+      const bool var = b.key().find("running_var") != std::string::npos;
+      b.value().uniform_(var ? 0.5 : -0.2, var ? 2.0 : 0.2);
+    }
+  }
+  copy_state(blocked, dense);
+  const at::Tensor x = torch::randn({1, 3, 96, 128});
+  torch::NoGradGuard no_grad;
+  ASSERT_TRUE(blocked->runs_blocked(x));
+  ASSERT_FALSE(dense->runs_blocked(x));
+  auto expect_close = [&](const char* when) {
+    const RetinaNetOutput a = blocked->forward(x), b = dense->forward(x);
+    ASSERT_EQ(a.cls_logits.sizes(), b.cls_logits.sizes()) << when;
+    EXPECT_FALSE(a.cls_logits.is_mkldnn()) << when;
+    for (const auto& [got, want] : {std::pair{a.cls_logits, b.cls_logits},
+                                    std::pair{a.box_deltas, b.box_deltas}}) {
+      const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
+      EXPECT_LT(err, 1e-5) << when;
+    }
+    EXPECT_EQ(a.feature_sizes, b.feature_sizes) << when;
+    const auto fa = blocked->features(x), fb = dense->features(x);
+    for (size_t l = 0; l < fa.size(); ++l) {
+      EXPECT_FALSE(fa[l].is_mkldnn()) << when;
+      EXPECT_TRUE(at::allclose(fa[l], fb[l], 1e-4, 1e-4)) << when << ", P" << l + 3;
+    }
+  };
+  expect_close("first call");
+  // Changes in place (as an optimizer step or load_weights makes) reach the cached weights.
+  for (auto* net : {&blocked, &dense}) {
+    auto p = (*net)->named_parameters();
+    p["head.classification_head.conv.0.0.weight"].mul_(1.5);
+    p["backbone.fpn.layer_blocks.0.0.bias"].add_(0.25);
+    (*net)->named_buffers()["backbone.body.layer2.0.bn1.running_mean"].add_(0.5);
+  }
+  expect_close("after in-place changes");
+}
+
+TEST(RetinaNet, BlockedInferenceOnlyWithoutGradAndWithFrozenNorms) {
+  RetinaNetOptions o = small_options();
+  const at::Tensor x = torch::randn({1, 3, 64, 64});
+  RetinaNet frozen(o);
+  EXPECT_FALSE(frozen->runs_blocked(x));  // grad mode is on
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(frozen->runs_blocked(x));
+  EXPECT_FALSE(frozen->runs_blocked(x.to(at::kDouble)));
+  o.head.group_norm = true;
+  EXPECT_FALSE(RetinaNet(o)->runs_blocked(x));
+  o = small_options();
+  o.backbone.norm = NormKind::kBatchNorm;
+  EXPECT_FALSE(RetinaNet(o)->runs_blocked(x));
+}
+
 TEST(RetinaNet, HeadStartsAtThePriorProbability) {
   RetinaNet net(small_options());
   const auto params = net->named_parameters();

@@ -138,6 +138,10 @@ struct DistConfig {
   bool overlap = true;              // start a bucket's all-reduce during backward when ready
   std::string lr_scaling = "none";  // none | linear: optimizer.lr x world size (Goyal et al.)
   int64_t check_sync_every = 0;     // every N steps, check all ranks hold the same parameters
+  // auto | gloo | nccl. auto: nccl when this binary has NCCL (cmake -DFOCALDET_CUDA=ON) and the
+  // model trains on CUDA, else gloo (always gloo on a CPU-only LibTorch). nccl where it cannot
+  // run is an error (dist/backend.h).
+  std::string backend = "auto";
 };
 
 struct Config {

@@ -102,6 +102,7 @@ std::vector<Field> fields(Config& c) {
       {"dist.overlap", &c.dist.overlap},
       {"dist.lr_scaling", &c.dist.lr_scaling},
       {"dist.check_sync_every", &c.dist.check_sync_every},
+      {"dist.backend", &c.dist.backend},
   };
 }
 

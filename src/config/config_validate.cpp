@@ -248,6 +248,8 @@ void check_train_eval_inference(const Config& c, Checker& k) {
   k.positive("dist.bucket_mb", d.bucket_mb);
   k.one_of("dist.lr_scaling", d.lr_scaling, {"none", "linear"});
   k.at_least("dist.check_sync_every", static_cast<double>(d.check_sync_every), 0);
+  // Whether nccl can run depends on the binary and the device: checked when training starts.
+  k.one_of("dist.backend", d.backend, {"auto", "gloo", "nccl"});
 }
 
 }  // namespace

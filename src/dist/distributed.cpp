@@ -23,6 +23,18 @@
 
 #include "common/error.h"
 
+// The NCCL process group (cmake -DFOCALDET_CUDA=ON; scripts/check_nccl_compile.sh compiles this
+// branch on a CPU-only machine). USE_C10D_NCCL comes from a CUDA LibTorch's CMake targets; the
+// c10d NCCL header is empty without it.
+#ifdef FOCALDET_WITH_NCCL
+#ifndef USE_C10D_NCCL
+#error "FOCALDET_WITH_NCCL needs a LibTorch with NCCL (its targets define USE_C10D_NCCL)"
+#endif
+#include <c10/cuda/CUDAFunctions.h>
+
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
 namespace focaldet::dist {
 namespace {
 
@@ -91,7 +103,10 @@ class GlooGroup : public c10d::ProcessGroupGloo {
 
 struct Distributed::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<GlooGroup> pg;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;  // the Gloo or NCCL group
+  c10::intrusive_ptr<GlooGroup> gloo;         // pg as Gloo's (null for NCCL)
+  Backend backend = Backend::gloo;
+  at::Device device = at::Device(at::kCPU);  // where every collective's tensors live
   int rank = 0;
   int world_size = 1;
   double timeout_seconds = 0;
@@ -99,8 +114,18 @@ struct Distributed::Group {
   std::vector<std::string> addresses;
 
   [[noreturn]] void fail(const std::string& what, const std::exception& e) const {
+    if (backend == Backend::nccl) {
+      // NCCL's errors name no peer: a timeout (NCCL_BLOCKING_WAIT) or a communicator error.
+      throw Error(what + " failed on rank " + std::to_string(rank) + " of " +
+                  std::to_string(world_size) + ": a peer rank exited, hung or failed (timeout " +
+                  seconds_text(timeout_seconds) + ") [nccl: " + message_of(e) + "]");
+    }
     throw Error(describe_collective_failure(what, rank, world_size, timeout_seconds, message_of(e),
                                             addresses));
+  }
+  // `host` as a tensor on `device` (itself for the CPU).
+  at::Tensor to_device(const at::Tensor& host) const {
+    return device.is_cpu() ? host : host.to(device);
   }
   void run(const std::string& what, const c10::intrusive_ptr<c10d::Work>& work) const {
     try {
@@ -108,6 +133,18 @@ struct Distributed::Group {
     } catch (const std::exception& e) {
       fail(what, e);
     }
+  }
+  // Starts a collective and waits for it. Starting can throw too: NCCL sets up its
+  // communicator (through the store) at the first collective on a device.
+  template <typename Start>
+  void run(const std::string& what, const Start& start) const {
+    c10::intrusive_ptr<c10d::Work> work;
+    try {
+      work = start();
+    } catch (const std::exception& e) {
+      fail(what, e);
+    }
+    run(what, work);
   }
 };
 
@@ -152,8 +189,14 @@ Distributed::Distributed(const DistEnv& env, const DistOptions& options)
   check(options.timeout_seconds > 0 && options.setup_timeout_seconds >= 0,
         "distributed timeouts must be positive, not " + std::to_string(options.timeout_seconds) +
             " and " + std::to_string(options.setup_timeout_seconds) + " s");
+#ifndef FOCALDET_WITH_NCCL
+  check(options.backend != Backend::nccl,
+        "dist.backend: nccl cannot be used: this focaldet was built without NCCL (cmake "
+        "-DFOCALDET_CUDA=ON against a CUDA LibTorch)");
+#endif
   if (env_.world_size <= 1) return;
   auto group = std::make_shared<Group>();
+  group->backend = options_.backend;
   group->rank = env_.rank;
   group->world_size = env_.world_size;
   group->timeout_seconds = options_.timeout_seconds;
@@ -181,23 +224,52 @@ Distributed::Distributed(const DistEnv& env, const DistOptions& options)
       group->store = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, store_options);
     }
 
-    step = "creating the Gloo device";
-    auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
-    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
-    if (ifname != nullptr && *ifname != '\0') {
-      step = std::string("creating the Gloo device on GLOO_SOCKET_IFNAME=") + ifname;
-      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    } else {
-      const std::string local = local_address_towards(env_.master_addr, env_.master_port);
-      if (!local.empty()) step = "creating the Gloo device on " + local;
-      gloo_options->devices.push_back(local.empty()
-                                          ? c10d::ProcessGroupGloo::createDefaultDevice()
-                                          : c10d::ProcessGroupGloo::createDeviceForHostname(local));
+#ifdef FOCALDET_WITH_NCCL
+    if (options_.backend == Backend::nccl) {
+      // One GPU per rank: cuda:LOCAL_RANK, made the current device before any communicator
+      // exists (ProcessGroupNCCL creates them at the first collective, on its tensors' device).
+      step = "selecting CUDA device " + std::to_string(env_.local_rank) + " (LOCAL_RANK)";
+      const int gpus = c10::cuda::device_count();
+      check(env_.local_rank < gpus,
+            "LOCAL_RANK is " + std::to_string(env_.local_rank) + " but this machine shows " +
+                std::to_string(gpus) +
+                " CUDA device(s): start at most that many ranks per machine "
+                "(--nproc_per_node), or check CUDA_VISIBLE_DEVICES");
+      c10::cuda::set_device(static_cast<c10::DeviceIndex>(env_.local_rank));
+      group->device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env_.local_rank));
+      // Without one of these, a wait on a dead or hung peer never returns: blocking wait makes
+      // Work::wait() throw after the timeout, as Gloo's does (read by the constructor).
+      if (std::getenv(c10d::NCCL_BLOCKING_WAIT) == nullptr &&
+          std::getenv(c10d::NCCL_ASYNC_ERROR_HANDLING) == nullptr) {
+        ::setenv(c10d::NCCL_BLOCKING_WAIT, "1", 0);
+      }
+      step = "creating the NCCL process group";
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = to_ms(options_.timeout_seconds);
+      group->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(group->store, env_.rank,
+                                                              env_.world_size, nccl_options);
     }
-    step = "connecting the Gloo process group to every rank";
-    group->pg =
-        c10::make_intrusive<GlooGroup>(group->store, env_.rank, env_.world_size, gloo_options);
-    group->pg->set_collective_timeout(to_ms(options_.timeout_seconds));
+#endif
+    if (options_.backend == Backend::gloo) {
+      step = "creating the Gloo device";
+      auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
+      const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+      if (ifname != nullptr && *ifname != '\0') {
+        step = std::string("creating the Gloo device on GLOO_SOCKET_IFNAME=") + ifname;
+        gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      } else {
+        const std::string local = local_address_towards(env_.master_addr, env_.master_port);
+        if (!local.empty()) step = "creating the Gloo device on " + local;
+        gloo_options->devices.push_back(
+            local.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
+                          : c10d::ProcessGroupGloo::createDeviceForHostname(local));
+      }
+      step = "connecting the Gloo process group to every rank";
+      group->gloo =
+          c10::make_intrusive<GlooGroup>(group->store, env_.rank, env_.world_size, gloo_options);
+      group->gloo->set_collective_timeout(to_ms(options_.timeout_seconds));
+      group->pg = group->gloo;
+    }
   } catch (const std::exception& e) {
     std::string message = message_of(e);
     while (!message.empty() && (message.back() == '.' || message.back() == '\n')) {
@@ -220,15 +292,16 @@ Distributed::Distributed(const DistEnv& env, const DistOptions& options)
                 seconds_text(setup_seconds) + "): " + message + hint);
   }
   group_ = group;
+  group->addresses.assign(env_.world_size, "");
+  if (!group->gloo) return;
 
   // Each rank tells the others its connections' addresses, so that a closed connection in a
   // Gloo message can be named by rank.
   std::string mine;
   for (int peer = 0; peer < env_.world_size; ++peer) {
     if (peer != env_.rank)
-      mine += std::to_string(peer) + " " + group->pg->address_towards(peer) + "\n";
+      mine += std::to_string(peer) + " " + group->gloo->address_towards(peer) + "\n";
   }
-  group->addresses.assign(env_.world_size, "");
   const std::vector<std::string> all = all_gather_bytes(mine);
   for (int r = 0; r < env_.world_size; ++r) {
     std::istringstream lines(all[r]);
@@ -241,6 +314,8 @@ Distributed::Distributed(const DistEnv& env, const DistOptions& options)
 }
 
 Distributed::~Distributed() = default;
+
+at::Device Distributed::device() const { return group_ ? group_->device : at::Device(at::kCPU); }
 
 void Distributed::broadcast(std::vector<at::Tensor>& tensors, int root) {
   if (!enabled()) return;
@@ -270,7 +345,8 @@ void Distributed::broadcast(std::vector<at::Tensor>& tensors, int root) {
   for (const auto& [dtype_name, indices] : by_dtype) {
     int64_t total = 0;
     for (std::size_t i : indices) total += tensors[i].numel();
-    at::Tensor flat = at::empty({total}, tensors[indices[0]].options().requires_grad(false));
+    at::Tensor flat = at::empty(
+        {total}, tensors[indices[0]].options().device(group_->device).requires_grad(false));
     int64_t offset = 0;
     for (std::size_t i : indices) {
       const int64_t n = tensors[i].numel();
@@ -282,7 +358,7 @@ void Distributed::broadcast(std::vector<at::Tensor>& tensors, int root) {
     opts.rootRank = root;
     group_->run("broadcast of " + std::to_string(indices.size()) + " " + dtype_name +
                     " tensors from rank " + std::to_string(root),
-                group_->pg->broadcast(one, opts));
+                [&] { return group_->pg->broadcast(one, opts); });
     if (rank() == root) continue;
     offset = 0;
     for (std::size_t i : indices) {
@@ -295,15 +371,25 @@ void Distributed::broadcast(std::vector<at::Tensor>& tensors, int root) {
 
 void Distributed::all_reduce_sum(std::vector<double>& values) {
   if (!enabled() || values.empty()) return;
-  std::vector<at::Tensor> one{at::from_blob(values.data(), {static_cast<int64_t>(values.size())},
-                                            at::TensorOptions().dtype(at::kDouble))};
+  const at::Tensor host = at::from_blob(values.data(), {static_cast<int64_t>(values.size())},
+                                        at::TensorOptions().dtype(at::kDouble));
+  // Gloo sums `values` in place; NCCL sums a copy on the GPU, copied back (which waits for it).
+  std::vector<at::Tensor> one{group_->to_device(host)};
   group_->run("all-reduce of " + std::to_string(values.size()) + " statistics",
-              group_->pg->allreduce(one));
+              [&] { return group_->pg->allreduce(one); });
+  if (!group_->device.is_cpu()) host.copy_(one[0]);
 }
 
 void Distributed::barrier() {
   if (!enabled()) return;
-  group_->run("barrier", group_->pg->barrier());
+  if (group_->backend == Backend::nccl) {
+    // ProcessGroupNCCL::barrier guesses its GPU (rank % GPUs) and does not wait on the host:
+    // an all-reduce on this rank's GPU, read back, is a barrier on both counts.
+    std::vector<double> one{0};
+    all_reduce_sum(one);
+    return;
+  }
+  group_->run("barrier", [&] { return group_->pg->barrier(); });
 }
 
 std::vector<std::string> Distributed::all_gather_bytes(const std::string& bytes) {
@@ -311,26 +397,34 @@ std::vector<std::string> Distributed::all_gather_bytes(const std::string& bytes)
   const int n = world_size();
   // Gloo gathers tensors of one size: the lengths first, then every rank's bytes padded to
   // the longest.
-  std::vector<at::Tensor> length{at::full({1}, static_cast<int64_t>(bytes.size()), at::kLong)};
+  // Staged on device() (the GPU for NCCL) and read back on the host.
+  const at::Device device = group_->device;
+  std::vector<at::Tensor> length{
+      group_->to_device(at::full({1}, static_cast<int64_t>(bytes.size()), at::kLong))};
   std::vector<std::vector<at::Tensor>> lengths(1);
-  for (int r = 0; r < n; ++r) lengths[0].push_back(at::empty({1}, at::kLong));
-  group_->run("all-gather of byte lengths", group_->pg->allgather(lengths, length));
+  for (int r = 0; r < n; ++r)
+    lengths[0].push_back(at::empty({1}, at::dtype(at::kLong).device(device)));
+  group_->run("all-gather of byte lengths", [&] { return group_->pg->allgather(lengths, length); });
   std::vector<int64_t> sizes(n);
   int64_t longest = 1;  // Gloo does not gather empty tensors
   for (int r = 0; r < n; ++r) {
     sizes[r] = lengths[0][r].item<int64_t>();
     longest = std::max(longest, sizes[r]);
   }
-  std::vector<at::Tensor> mine{at::zeros({longest}, at::kByte)};
-  std::memcpy(mine[0].data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  at::Tensor mine_host = at::zeros({longest}, at::kByte);
+  std::memcpy(mine_host.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  std::vector<at::Tensor> mine{group_->to_device(mine_host)};
   std::vector<std::vector<at::Tensor>> gathered(1);
-  for (int r = 0; r < n; ++r) gathered[0].push_back(at::empty({longest}, at::kByte));
+  for (int r = 0; r < n; ++r) {
+    gathered[0].push_back(at::empty({longest}, at::dtype(at::kByte).device(device)));
+  }
   group_->run("all-gather of " + std::to_string(bytes.size()) + " bytes (longest " +
                   std::to_string(longest) + ")",
-              group_->pg->allgather(gathered, mine));
+              [&] { return group_->pg->allgather(gathered, mine); });
   std::vector<std::string> out(n);
   for (int r = 0; r < n; ++r) {
-    out[r].assign(reinterpret_cast<const char*>(gathered[0][r].data_ptr<uint8_t>()),
+    const at::Tensor part = gathered[0][r].to(at::kCPU);  // itself on the CPU
+    out[r].assign(reinterpret_cast<const char*>(part.data_ptr<uint8_t>()),
                   static_cast<std::size_t>(sizes[r]));
   }
   return out;
@@ -340,8 +434,9 @@ PendingCollective Distributed::all_reduce_sum_async(const at::Tensor& buffer,
                                                     const std::string& what) {
   PendingCollective pending;
   if (!enabled()) return pending;
-  check(buffer.is_contiguous() && buffer.device().is_cpu(),
-        what + ": the buffer must be a contiguous CPU tensor");
+  check(buffer.is_contiguous() && buffer.device() == group_->device,
+        what + ": the buffer must be a contiguous tensor on " + group_->device.str() + " (the " +
+            backend_name(group_->backend) + " backend's device), not on " + buffer.device().str());
   std::vector<at::Tensor> one{buffer};
   pending.state_ = std::make_unique<PendingCollective::State>();
   pending.state_->what = what;

@@ -1,7 +1,14 @@
 #pragma once
-// The distributed context of a training run: this process's rank, and collectives over a Gloo
-// process group (LibTorch's c10d engine, CPU tensors over TCP). With world size 1 nothing is
-// built and every collective is the identity, so the trainer calls them unconditionally.
+// The distributed context of a training run: this process's rank, and collectives over a c10d
+// process group (LibTorch's engine): Gloo (CPU tensors over TCP), or NCCL (CUDA tensors on
+// cuda:LOCAL_RANK) in a binary built with FOCALDET_WITH_NCCL (see backend.h). With world size 1
+// nothing is built and every collective is the identity, so the trainer calls them
+// unconditionally.
+//
+// Every collective stages its data on device() (the CPU for Gloo, the rank's GPU for NCCL), so
+// callers pass host values (all_reduce_sum, all_gather_bytes) or tensors on any device
+// (broadcast) whatever the backend; only all_reduce_sum_async takes its buffer as it is, and
+// that buffer must be on device().
 //
 // Rendezvous, as torch.distributed's env:// does it:
 // - under torchrun (TORCHELASTIC_USE_AGENT_STORE=True) the agent hosts the TCPStore at
@@ -21,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/backend.h"
 #include "dist/dist_env.h"
 
 namespace focaldet::dist {
@@ -32,6 +40,11 @@ struct DistOptions {
   // Connecting to the store and to every rank at setup (ranks start at different moments);
   // 0: timeout_seconds.
   double setup_timeout_seconds = 0;
+  // select_backend()'s choice. nccl in a binary without FOCALDET_WITH_NCCL is an Error.
+  // NCCL: rank r uses GPU LOCAL_RANK (set as the current CUDA device here), and its waits
+  // block with the timeout above (NCCL_BLOCKING_WAIT=1 unless NCCL_BLOCKING_WAIT or
+  // NCCL_ASYNC_ERROR_HANDLING is set), so that a failure is an Error as with Gloo.
+  Backend backend = Backend::gloo;
 };
 
 // A collective in flight (all_reduce_sum_async). wait() blocks until it is done and throws
@@ -53,9 +66,10 @@ class PendingCollective {
 
 class Distributed {
  public:
-  // Builds the store and the Gloo process group for env.world_size > 1 (blocks until every
-  // rank has joined, at most the setup timeout); nothing for world size 1. Throws focaldet::Error
-  // naming the store address and what failed.
+  // Builds the store and the process group (options.backend) for env.world_size > 1 (Gloo: blocks
+  // until every rank has joined, at most the setup timeout; NCCL connects the ranks at the first
+  // collective); nothing for world size 1. Throws focaldet::Error naming the store address and
+  // what failed.
   explicit Distributed(const DistEnv& env, const DistOptions& options = {});
   // From the process environment (read_dist_env()).
   Distributed();
@@ -70,11 +84,14 @@ class Distributed {
   bool enabled() const { return env_.world_size > 1; }
   const DistEnv& env() const { return env_; }
   double timeout_seconds() const { return options_.timeout_seconds; }
+  Backend backend() const { return options_.backend; }
+  // Where the collectives' tensors live: CPU for Gloo, cuda:LOCAL_RANK for NCCL.
+  at::Device device() const;
 
   // Overwrites every tensor with rank `root`'s values (parameters and buffers at the start,
-  // so that every rank begins from the same model). CPU tensors of any shape and dtype; they
-  // are packed into one buffer per dtype, so the call costs one collective per dtype. Writes
-  // bypass autograd (parameters that require grad are fine).
+  // so that every rank begins from the same model). Tensors of any shape and dtype, on any
+  // device; they are packed into one buffer per dtype on device(), so the call costs one
+  // collective per dtype. Writes bypass autograd (parameters that require grad are fine).
   void broadcast(std::vector<at::Tensor>& tensors, int root = 0);
 
   // values[i] becomes the sum of values[i] over all ranks (counts, loss sums), in double.
@@ -87,7 +104,7 @@ class Distributed {
   // Every rank's `bytes`, by rank (this rank's own at index rank()). Lengths may differ.
   std::vector<std::string> all_gather_bytes(const std::string& bytes);
 
-  // Starts summing `buffer` (a contiguous CPU tensor) in place across ranks and returns at
+  // Starts summing `buffer` (a contiguous tensor on device()) in place across ranks and returns at
   // once; `what` names it in a failure ("all-reduce of gradient bucket 2 of 5"). The buffer
   // must stay alive and untouched until wait(). World size 1: returns a done handle.
   PendingCollective all_reduce_sum_async(const at::Tensor& buffer, const std::string& what);

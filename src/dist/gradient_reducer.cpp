@@ -24,8 +24,10 @@ struct GradientReducer::State {
   };
   struct Bucket {
     std::vector<int> slots;
-    at::Tensor buffer;  // [grads of all slots | one "used" flag per slot], allocated once
-    at::Tensor grads;   // the gradient part of buffer
+    // [grads of all slots | one "used" flag per slot], allocated once on the parameters'
+    // device (for NCCL, the rank's GPU: Distributed::device()).
+    at::Tensor buffer;
+    at::Tensor grads;  // the gradient part of buffer
     int64_t bytes = 0;
     int ready = 0;
     bool started = false;
@@ -103,6 +105,13 @@ GradientReducer::GradientReducer(Distributed& dist, const std::vector<at::Tensor
   state_ = std::make_shared<State>();
   state_->dist = &dist;
   if (!dist.enabled()) return;
+  // The buckets live on the parameters' device, and the process group reduces them there.
+  for (const at::Tensor& p : parameters) {
+    check(!p.requires_grad() || p.device() == dist.device(),
+          std::string("gradient reducer: a parameter is on ") + p.device().str() + ", but the " +
+              backend_name(dist.backend()) + " process group reduces tensors on " +
+              dist.device().str() + " (Gloo: the CPU; NCCL: cuda:LOCAL_RANK)");
+  }
   std::vector<int> order;  // reverse parameter order: backward produces the last layers first
   for (int i = static_cast<int>(parameters.size()) - 1; i >= 0; --i) {
     if (parameters[i].requires_grad()) order.push_back(i);
@@ -200,9 +209,14 @@ void GradientReducer::synchronize() {
     for (State::Bucket& b : st.buckets) {
       b.pending.wait();
       b.grads.div_(world);
-      for (int i : b.slots) {
-        State::Slot& s = st.slots[i];
-        if (s.used.item<double>() == 0) continue;  // no rank has a gradient: leave it undefined
+      // The "used" flags, read on the host at once (one copy per bucket from a GPU).
+      const int64_t n_slots = static_cast<int64_t>(b.slots.size());
+      const at::Tensor used =
+          b.buffer.narrow(0, b.grads.numel(), n_slots).to(at::kCPU, at::kDouble).contiguous();
+      const double* used_by = used.data_ptr<double>();
+      for (int64_t k = 0; k < n_slots; ++k) {
+        State::Slot& s = st.slots[b.slots[k]];
+        if (used_by[k] == 0) continue;  // no rank has a gradient: leave it undefined
         if (s.param.grad().defined()) {
           s.param.grad().copy_(s.grad_view);
         } else {

@@ -70,7 +70,7 @@ namespace {
 
 // FNV-1a over a tensor's bytes: equal tensors hash equal; a difference in any bit shows.
 uint64_t hash_bytes(const torch::Tensor& t) {
-  const torch::Tensor c = t.detach().contiguous();
+  const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();  // a GPU tensor's copy
   const auto* p = static_cast<const unsigned char*>(c.data_ptr());
   const size_t n = static_cast<size_t>(c.numel()) * c.element_size();
   uint64_t h = 1469598103934665603ULL;

@@ -223,6 +223,11 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   // epoch, padded so that all take the same number of steps.
   dist::DistOptions dist_options;
   dist_options.timeout_seconds = c.dist.timeout_seconds;
+  // dist.backend: NCCL only where the model is on CUDA (it is on the CPU until the trainer
+  // has a CUDA device path: docs/distributed.md).
+  const bool on_cuda = !parameters.empty() && parameters[0].is_cuda();
+  dist_options.backend =
+      dist::select_backend(c.dist.backend, on_cuda, config::where(c, "dist.backend"));
   dist::Distributed dist(dist::read_dist_env(), dist_options);
   const int world = dist.world_size();
   ScheduleOptions schedule = schedule_options(c);

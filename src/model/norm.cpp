@@ -55,6 +55,7 @@ void ConvNorm::refresh(bool blocked) {
     stale |= sources[i]._version() != versions_[i] || sources[i].data_ptr() != storages_[i];
   }
   if (!stale) return;
+  torch::NoGradGuard no_grad;  // a cached weight carries no autograd history
   if (frozen_ != nullptr) {
     const auto [scale, shift] = frozen_->scale_shift();
     weight_ = (conv_->weight * scale.view({-1, 1, 1, 1})).contiguous();
@@ -78,16 +79,25 @@ void ConvNorm::refresh(bool blocked) {
 
 torch::Tensor ConvNorm::forward(const torch::Tensor& x) {
   const bool blocked = x.is_mkldnn();
+  const bool grad = at::GradMode::is_enabled();
   if (blocked) {
-    check(!at::GradMode::is_enabled() && supports_mkldnn(),
+    check(!grad && supports_mkldnn(),
           "ConvNorm: a blocked (mkldnn) input needs inference mode and no norm or a frozen BN");
-  } else if (frozen_ == nullptr || at::GradMode::is_enabled()) {
+  } else if (frozen_ == nullptr) {
     torch::Tensor y = conv_->forward(x);
     return norm_.is_empty() ? y : norm_.forward(y);
   }
-  refresh(blocked);
   const auto& o = conv_->options;
   const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  if (grad && conv_->weight.requires_grad()) {
+    // Training a conv before a frozen BN: the same fold, conv(x, w * scale, shift), with the
+    // gradient reaching w through the product. It saves BN's two passes over the activation
+    // forward and the multiply backward, and their memory.
+    const auto [scale, shift] = frozen_->scale_shift();
+    return at::conv2d(x, conv_->weight * scale.view({-1, 1, 1, 1}), shift, *o.stride(),
+                      *padding, *o.dilation(), o.groups());
+  }
+  refresh(blocked);
   if (blocked) {
     return at::mkldnn_convolution(x, weight_, bias_, *padding, *o.stride(), *o.dilation(),
                                   o.groups());

@@ -45,15 +45,15 @@ torch::nn::AnyModule make_norm(NormKind kind, int64_t channels, int64_t groups =
 
 // norm(conv(x)) for a conv followed by a norm layer, both registered by their owner, or conv(x)
 // alone when `norm` is empty (the FPN's and the head's convs, with their own bias).
-// Without grad mode (inference, evaluation) a FrozenBatchNorm2d is folded into the conv:
-// conv(x, w * scale, shift), one pass over the output instead of three (conv, mul, add).
+// A FrozenBatchNorm2d is folded into the conv: conv(x, w * scale, shift), one pass over the
+// output instead of three (conv, mul, add); in training the gradient reaches w through w * scale.
 // An input in oneDNN's blocked layout (x.is_mkldnn(), inference only: see RetinaNetImpl) runs
 // oneDNN's convolution on a weight reordered once into its blocked layout, and the output stays
 // blocked, so consecutive convs pay no layout conversion. The folded or reordered weight and
 // bias are cached and rebuilt when a source tensor changes (its version counter or storage:
-// load_weights and optimizer steps bump the version). With grad mode on, or another norm, it is
-// conv then norm as before, so training and its gradients are untouched. Results differ from
-// conv-then-norm by float rounding only (the products are summed in another order).
+// load_weights and optimizer steps bump the version); a trained weight is scaled afresh at every
+// call. Other norms run conv then norm. Results differ from conv-then-norm by float rounding
+// only (the products are summed in another order).
 class ConvNorm {
  public:
   ConvNorm() = default;

@@ -2,6 +2,8 @@
 // weight loader's errors.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/types.h>
 #include <torch/utils.h>
 
@@ -9,6 +11,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "model/norm.h"
 #include "model/retinanet.h"
 #include "model/weight_import.h"
 #include "support/oracle.h"
@@ -109,6 +112,39 @@ TEST(RetinaNet, BlockedInferenceOnlyWithoutGradAndWithFrozenNorms) {
   o = small_options();
   o.backbone.norm = NormKind::kBatchNorm;
   EXPECT_FALSE(RetinaNet(o)->runs_blocked(x));
+}
+
+TEST(ConvNorm, FoldedFrozenBatchNormHasTheGradientsOfConvThenNorm) {
+  // In double precision, so the fold's reordering of products shows as ~1e-15, not 1e-6.
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(4, 6, 3).stride(2).padding(1).bias(false));
+  FrozenBatchNorm2d bn(6);
+  conv->to(torch::kDouble);
+  bn->to(torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& b : bn->named_buffers()) {
+      const bool var = b.key() == "running_var";
+      b.value().uniform_(var ? 0.5 : -0.5, var ? 2.0 : 0.5);
+    }
+  }
+  ConvNorm folded(conv, torch::nn::AnyModule(bn));
+  const at::Tensor x = torch::randn({2, 4, 9, 11}, torch::kDouble).requires_grad_();
+  const at::Tensor upstream = torch::randn({2, 6, 5, 6}, torch::kDouble);
+
+  const at::Tensor want = bn->forward(conv->forward(x));
+  const auto want_grads = torch::autograd::grad({want}, {x, conv->weight}, {upstream});
+  const at::Tensor got = folded.forward(x);
+  const auto got_grads = torch::autograd::grad({got}, {x, conv->weight}, {upstream});
+  EXPECT_TRUE(at::allclose(got, want, 1e-12, 1e-12));
+  EXPECT_TRUE(at::allclose(got_grads[0], want_grads[0], 1e-12, 1e-12)) << "d/dx";
+  EXPECT_TRUE(at::allclose(got_grads[1], want_grads[1], 1e-12, 1e-12)) << "d/dw";
+
+  // A frozen conv (no grad) in grad mode uses the cached fold and still passes d/dx.
+  conv->weight.set_requires_grad(false);
+  const at::Tensor frozen = folded.forward(x);
+  EXPECT_TRUE(at::allclose(frozen, want, 1e-12, 1e-12));
+  const auto frozen_dx = torch::autograd::grad({frozen}, {x}, {upstream});
+  EXPECT_TRUE(at::allclose(frozen_dx[0], want_grads[0], 1e-12, 1e-12));
 }
 
 TEST(RetinaNet, HeadStartsAtThePriorProbability) {

@@ -6,7 +6,7 @@
 //
 //   focaldet_infer_bench --weights W.pt --image IMG [--shorter-side 480] [--max-size 640]
 //       [--classes 91] [--max-detections 300] [--threads 2] [--warm 2] [--reps 5] [--dets OUT.txt]
-//       [--stages] [--dense]
+//       [--stages] [--dense] [--no-winograd]
 //       [--trace OUT.json]
 //
 // The model is torchvision's retinanet_resnet50_fpn layout (the defaults of DetectorOptions);
@@ -46,6 +46,7 @@ struct Args {
   int64_t max_detections = 300;  // torchvision RetinaNet's detections_per_img default
   bool stages = false;
   bool dense = false;  // the dense path instead of the blocked (mkldnn) one, for A/B runs
+  bool no_winograd = false;  // the blocked head without oneDNN's Winograd convolution
 };
 
 Args parse(int argc, char** argv) {
@@ -85,6 +86,8 @@ Args parse(int argc, char** argv) {
       a.stages = true;
     else if (k == "--dense")
       a.dense = true;
+    else if (k == "--no-winograd")
+      a.no_winograd = true;
     else {
       std::cerr << "unknown argument " << k << "\n";
       std::exit(2);
@@ -184,6 +187,7 @@ int main(int argc, char** argv) {
   o.model.head.num_classes = a.classes;
   o.postprocess.max_detections = a.max_detections;
   o.model.blocked_inference = !a.dense;
+  o.model.head.winograd = !a.no_winograd;
   train::Detector detector(o);
   model::load_weights(*detector.model(), a.weights);
   detector.model()->eval();

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libgloo-dev libopenblas0-pthread
+  libdnnl-dev  # oneDNN's API (the library LibTorch links): the Winograd head for inference
   libopencv-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   nlohmann-json3-dev libsimdjson-dev libtinyxml2-dev
   gnuplot-nox  # plots of `focaldet compare` and `analyze-loss` (optional: CSVs without it)

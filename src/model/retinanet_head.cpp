@@ -23,13 +23,15 @@ torch::nn::Conv2d head_conv(int64_t in, int64_t out, bool bias) {
 // N blocks "i" = Sequential(conv "0", [GroupNorm "1"], ReLU), as torchvision's
 // Conv2dNormActivation, so the names are conv.i.0.weight, conv.i.1.weight. `runners` gets a
 // runner per conv for blocked inputs (none with GroupNorm, which runs dense only).
-torch::nn::ModuleList tower(const HeadOptions& o, std::vector<ConvNorm>* runners) {
+torch::nn::ModuleList tower(const HeadOptions& o, std::vector<ConvNorm>* runners,
+                           std::vector<torch::nn::Conv2d>* convs) {
   torch::nn::ModuleList seq;
   for (int64_t i = 0; i < o.num_convs; ++i) {
     torch::nn::Sequential block;
     torch::nn::Conv2d conv =
         head_conv(i == 0 ? o.in_channels : o.channels, o.channels, !o.group_norm);
     if (!o.group_norm) runners->emplace_back(conv);
+    convs->push_back(conv);
     block->push_back(conv);
     if (o.group_norm) {
       block->push_back(torch::nn::GroupNorm(o.gn_groups, o.channels));
@@ -71,15 +73,19 @@ RetinaNetHeadImpl::RetinaNetHeadImpl(const HeadOptions& o) : options_(o) {
             std::to_string(o.gn_groups) + " GroupNorm groups");
   const int64_t last = o.num_convs > 0 ? o.channels : o.in_channels;
   auto cls = register_module("classification_head", std::make_shared<torch::nn::Module>());
-  cls_tower_ = cls->register_module("conv", tower(o, &cls_convs_));
+  std::vector<torch::nn::Conv2d> cls_convs, box_convs;
+  cls_tower_ = cls->register_module("conv", tower(o, &cls_convs_, &cls_convs));
   cls_logits_ =
       cls->register_module("cls_logits", head_conv(last, o.num_anchors * o.num_classes, true));
   torch::nn::init::constant_(cls_logits_->bias, -std::log((1 - o.prior) / o.prior));
   auto box = register_module("regression_head", std::make_shared<torch::nn::Module>());
-  box_tower_ = box->register_module("conv", tower(o, &box_convs_));
+  box_tower_ = box->register_module("conv", tower(o, &box_convs_, &box_convs));
   bbox_reg_ = box->register_module("bbox_reg", head_conv(last, o.num_anchors * 4, true));
   cls_logits_run_ = ConvNorm(cls_logits_);
   bbox_reg_run_ = ConvNorm(bbox_reg_);
+  if (o.winograd && !o.group_norm && WinogradHead::available()) {
+    winograd_ = WinogradHead(cls_convs, cls_logits_, box_convs, bbox_reg_);
+  }
 }
 
 HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features) {
@@ -88,6 +94,12 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
     check(f.dim() == 4 && f.size(1) == options_.in_channels,
           "head: feature maps must be [B, " + std::to_string(options_.in_channels) +
               ", H, W], got " + c10::str(f.sizes()));
+    if (f.is_mkldnn() && winograd_.defined()) {
+      auto [c, b] = winograd_.forward(f.to_dense(), options_.num_classes);
+      cls.push_back(std::move(c));
+      box.push_back(std::move(b));
+      continue;
+    }
     if (f.is_mkldnn()) {
       check(!options_.group_norm, "head: a blocked (mkldnn) input needs a head without GroupNorm");
       const torch::Tensor c = run_tower_blocked(cls_convs_, f);

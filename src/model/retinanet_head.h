@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/norm.h"
+#include "model/winograd_head.h"
 
 namespace focaldet::model {
 
@@ -25,6 +26,9 @@ struct HeadOptions {
   int64_t num_anchors = 9;   // per location
   int64_t num_classes = 80;  // C, no background class (sigmoid outputs)
   double prior = 0.01;       // pi
+  // Blocked inference (RetinaNetOptions::blocked_inference) runs the head on oneDNN's Winograd
+  // convolution (model/winograd_head.h) where the build and CPU have it.
+  bool winograd = true;
 };
 
 struct HeadOutput {
@@ -38,6 +42,8 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   // features: P3..P7. Rows of the outputs: levels in order, within a level (y, x, anchor).
   HeadOutput forward(const std::vector<torch::Tensor>& features);
   const HeadOptions& options() const { return options_; }
+  // Whether blocked inference runs on oneDNN's Winograd convolution (HeadOptions::winograd).
+  bool uses_winograd() const { return winograd_.defined(); }
 
  private:
   HeadOptions options_;
@@ -46,6 +52,7 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   // Runners of the towers' convs and the two output convs, for blocked (mkldnn) inputs.
   std::vector<ConvNorm> cls_convs_, box_convs_;
   ConvNorm cls_logits_run_, bbox_reg_run_;
+  WinogradHead winograd_;  // undefined without oneDNN's Winograd or with GroupNorm
 };
 TORCH_MODULE(RetinaNetHead);
 

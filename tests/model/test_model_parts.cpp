@@ -13,6 +13,8 @@
 #include "common/error.h"
 #include "model/norm.h"
 #include "model/retinanet.h"
+#include "model/retinanet_head.h"
+#include "model/winograd_head.h"
 #include "model/weight_import.h"
 #include "support/oracle.h"
 
@@ -145,6 +147,53 @@ TEST(ConvNorm, FoldedFrozenBatchNormHasTheGradientsOfConvThenNorm) {
   EXPECT_TRUE(at::allclose(frozen, want, 1e-12, 1e-12));
   const auto frozen_dx = torch::autograd::grad({frozen}, {x}, {upstream});
   EXPECT_TRUE(at::allclose(frozen_dx[0], want_grads[0], 1e-12, 1e-12));
+}
+
+TEST(RetinaNetHead, WinogradInferenceMatchesTheDirectConvolution) {
+  if (!WinogradHead::available()) {
+    GTEST_SKIP() << "no oneDNN Winograd here (needs libdnnl-dev at build time and AVX-512)";
+  }
+  HeadOptions o;
+  o.num_convs = 3;
+  o.channels = 48;
+  o.in_channels = 32;
+  o.num_classes = 5;
+  RetinaNetHead winograd(o);
+  o.winograd = false;
+  RetinaNetHead direct(o);
+  ASSERT_TRUE(winograd->uses_winograd());
+  ASSERT_FALSE(direct->uses_winograd());
+  torch::NoGradGuard no_grad;
+  {
+    auto dst = direct->named_parameters();
+    for (const auto& p : winograd->named_parameters()) {
+      p.value().normal_(0, 0.1);  // away from the init's zero biases
+      dst[p.key()].copy_(p.value());
+    }
+  }
+  std::vector<at::Tensor> blocked, dense;
+  for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{24, 40}, {12, 20}, {3, 5}}) {
+    dense.push_back(torch::randn({2, 32, h, w}));
+    blocked.push_back(dense.back().to_mkldnn());
+  }
+  auto expect_close = [&](const char* when) {
+    const HeadOutput a = winograd->forward(blocked), b = direct->forward(dense);
+    ASSERT_EQ(a.cls_logits.sizes(), b.cls_logits.sizes()) << when;
+    ASSERT_EQ(a.box_deltas.sizes(), b.box_deltas.sizes()) << when;
+    for (const auto& [got, want] : {std::pair{a.cls_logits, b.cls_logits},
+                                    std::pair{a.box_deltas, b.box_deltas}}) {
+      const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
+      EXPECT_LT(err, 1e-5) << when;
+      EXPECT_GT(want.abs().max().item<double>(), 0.1) << when;
+    }
+  };
+  expect_close("first call");
+  for (auto* head : {&winograd, &direct}) {
+    auto p = (*head)->named_parameters();
+    p["classification_head.conv.1.0.weight"].mul_(-2);
+    p["regression_head.bbox_reg.bias"].add_(1);
+  }
+  expect_close("after in-place changes");
 }
 
 TEST(RetinaNet, HeadStartsAtThePriorProbability) {

@@ -37,6 +37,7 @@ std::vector<Field> fields(Config& c) {
       {"model.head_channels", &c.model.head_channels},
       {"model.head_group_norm", &c.model.head_group_norm},
       {"model.head_gn_groups", &c.model.head_gn_groups},
+      {"model.winograd", &c.model.winograd},
       {"model.prior", &c.model.prior},
       {"model.weights", &c.model.weights, /*is_path=*/true},
       {"model.weights_allow_missing", &c.model.weights_allow_missing},

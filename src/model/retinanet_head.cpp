@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "model/winograd_conv.h"
 
 namespace focaldet::model {
 namespace {
@@ -73,7 +74,8 @@ RetinaNetHeadImpl::RetinaNetHeadImpl(const HeadOptions& o) : options_(o) {
             std::to_string(o.gn_groups) + " GroupNorm groups");
   const int64_t last = o.num_convs > 0 ? o.channels : o.in_channels;
   auto cls = register_module("classification_head", std::make_shared<torch::nn::Module>());
-  std::vector<torch::nn::Conv2d> cls_convs, box_convs;
+  std::vector<torch::nn::Conv2d>& cls_convs = cls_tower_convs_;
+  std::vector<torch::nn::Conv2d>& box_convs = box_tower_convs_;
   cls_tower_ = cls->register_module("conv", tower(o, &cls_convs_, &cls_convs));
   cls_logits_ =
       cls->register_module("cls_logits", head_conv(last, o.num_anchors * o.num_classes, true));
@@ -86,6 +88,7 @@ RetinaNetHeadImpl::RetinaNetHeadImpl(const HeadOptions& o) : options_(o) {
   if (o.winograd && !o.group_norm && WinogradHead::available()) {
     winograd_ = WinogradHead(cls_convs, cls_logits_, box_convs, bbox_reg_);
   }
+  winograd_training_ = o.winograd && !o.group_norm && winograd_training_available();
 }
 
 HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features) {
@@ -106,6 +109,17 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
       const torch::Tensor b = run_tower_blocked(box_convs_, f);
       cls.push_back(to_rows(cls_logits_run_.forward(c).to_dense(), options_.num_classes));
       box.push_back(to_rows(bbox_reg_run_.forward(b).to_dense(), 4));
+      continue;
+    }
+    if (winograd_training_ && at::GradMode::is_enabled() && f.scalar_type() == at::kFloat &&
+        f.device().is_cpu()) {
+      auto run = [](const std::vector<torch::nn::Conv2d>& tower, const torch::nn::Conv2d& out,
+                    torch::Tensor x) {
+        for (const auto& c : tower) x = winograd_conv2d(x, c->weight, c->bias).relu_();
+        return winograd_conv2d(x, out->weight, out->bias);
+      };
+      cls.push_back(to_rows(run(cls_tower_convs_, cls_logits_, f), options_.num_classes));
+      box.push_back(to_rows(run(box_tower_convs_, bbox_reg_, f), 4));
       continue;
     }
     const torch::Tensor c = run_tower(cls_tower_, f);

@@ -26,8 +26,9 @@ struct HeadOptions {
   int64_t num_anchors = 9;   // per location
   int64_t num_classes = 80;  // C, no background class (sigmoid outputs)
   double prior = 0.01;       // pi
-  // Blocked inference (RetinaNetOptions::blocked_inference) runs the head on oneDNN's Winograd
-  // convolution (model/winograd_head.h) where the build and CPU have it.
+  // oneDNN's Winograd convolution where the build and CPU have it, without GroupNorm: blocked
+  // inference (RetinaNetOptions::blocked_inference) runs the head on model/winograd_head.h,
+  // training on model/winograd_conv.h.
   bool winograd = true;
 };
 
@@ -44,6 +45,8 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   const HeadOptions& options() const { return options_; }
   // Whether blocked inference runs on oneDNN's Winograd convolution (HeadOptions::winograd).
   bool uses_winograd() const { return winograd_.defined(); }
+  // Whether training (grad mode) runs the head's convs on Winograd (HeadOptions::winograd).
+  bool trains_winograd() const { return winograd_training_; }
 
  private:
   HeadOptions options_;
@@ -53,6 +56,9 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   std::vector<ConvNorm> cls_convs_, box_convs_;
   ConvNorm cls_logits_run_, bbox_reg_run_;
   WinogradHead winograd_;  // undefined without oneDNN's Winograd or with GroupNorm
+  // Training (grad mode) on Winograd convs (model/winograd_conv.h): the towers' convs.
+  bool winograd_training_ = false;
+  std::vector<torch::nn::Conv2d> cls_tower_convs_, box_tower_convs_;
 };
 TORCH_MODULE(RetinaNetHead);
 

@@ -23,6 +23,7 @@ DetectorOptions detector_options(const config::Config& c, int64_t num_classes) {
   o.model.head.channels = m.head_channels;
   o.model.head.group_norm = m.head_group_norm;
   o.model.head.gn_groups = m.head_gn_groups;
+  o.model.head.winograd = m.winograd;
   o.model.head.prior = m.prior;
   o.model.head.num_classes = num_classes;
   o.anchors.base_sizes = m.anchors.base_sizes;

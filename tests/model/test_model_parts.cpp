@@ -14,6 +14,7 @@
 #include "model/norm.h"
 #include "model/retinanet.h"
 #include "model/retinanet_head.h"
+#include "model/winograd_conv.h"
 #include "model/winograd_head.h"
 #include "model/weight_import.h"
 #include "support/oracle.h"
@@ -194,6 +195,70 @@ TEST(RetinaNetHead, WinogradInferenceMatchesTheDirectConvolution) {
     p["regression_head.bbox_reg.bias"].add_(1);
   }
   expect_close("after in-place changes");
+}
+
+TEST(WinogradConv, MatchesConv2dAndItsGradients) {
+  if (!winograd_training_available()) {
+    GTEST_SKIP() << "no oneDNN Winograd here (needs libdnnl-dev at build time and AVX-512)";
+  }
+  const at::Tensor x = torch::randn({2, 32, 13, 22}).requires_grad_();
+  const at::Tensor w = (torch::randn({48, 32, 3, 3}) * 0.1).requires_grad_();
+  const at::Tensor b = torch::randn({48}).requires_grad_();
+  const at::Tensor upstream = torch::randn({2, 48, 13, 22});
+  const at::Tensor got = winograd_conv2d(x, w, b);
+  const auto got_grads = torch::autograd::grad({got}, {x, w, b}, {upstream});
+  // The reference in double precision: the Winograd result is float with its own rounding.
+  const at::Tensor xd = x.detach().to(at::kDouble).requires_grad_();
+  const at::Tensor wd = w.detach().to(at::kDouble).requires_grad_();
+  const at::Tensor bd = b.detach().to(at::kDouble).requires_grad_();
+  const at::Tensor want = at::conv2d(xd, wd, bd, 1, 1);
+  const auto want_grads =
+      torch::autograd::grad({want}, {xd, wd, bd}, {upstream.to(at::kDouble)});
+  auto rel = [](const at::Tensor& a, const at::Tensor& ref) {
+    return ((a.to(at::kDouble) - ref).abs().max() / ref.abs().max()).item<double>();
+  };
+  EXPECT_LT(rel(got, want), 1e-5);
+  EXPECT_LT(rel(got_grads[0], want_grads[0]), 1e-5) << "d/dx";
+  EXPECT_LT(rel(got_grads[1], want_grads[1]), 1e-5) << "d/dw";
+  EXPECT_LT(rel(got_grads[2], want_grads[2]), 1e-5) << "d/db";
+  // Only the gradients asked for: a frozen weight and bias get none.
+  const at::Tensor x_only = winograd_conv2d(x, w.detach(), b.detach());
+  const auto dx = torch::autograd::grad({x_only}, {x}, {upstream});
+  EXPECT_LT(rel(dx[0], want_grads[0]), 1e-5);
+}
+
+TEST(RetinaNetHead, WinogradTrainingMatchesTheDirectHead) {
+  HeadOptions o;
+  o.num_convs = 2;
+  o.channels = 32;
+  o.in_channels = 16;
+  o.num_classes = 3;
+  RetinaNetHead winograd(o);
+  if (!winograd->trains_winograd()) GTEST_SKIP() << "no oneDNN Winograd here";
+  o.winograd = false;
+  RetinaNetHead direct(o);
+  ASSERT_FALSE(direct->trains_winograd());
+  {
+    torch::NoGradGuard no_grad;
+    auto dst = direct->named_parameters();
+    for (const auto& p : winograd->named_parameters()) {
+      p.value().normal_(0, 0.1);
+      dst[p.key()].copy_(p.value());
+    }
+  }
+  const std::vector<at::Tensor> f = {torch::randn({2, 16, 12, 20}), torch::randn({2, 16, 6, 10})};
+  const HeadOutput a = winograd->forward(f), b = direct->forward(f);
+  const at::Tensor la = (a.cls_logits.sigmoid().sum() + a.box_deltas.square().sum());
+  const at::Tensor lb = (b.cls_logits.sigmoid().sum() + b.box_deltas.square().sum());
+  EXPECT_NEAR(la.item<double>(), lb.item<double>(), 1e-5 * std::abs(lb.item<double>()));
+  la.backward();
+  lb.backward();
+  auto db = direct->named_parameters();
+  for (const auto& p : winograd->named_parameters()) {
+    const at::Tensor g = p.value().grad(), ref = db[p.key()].grad();
+    ASSERT_TRUE(g.defined()) << p.key();
+    EXPECT_LT(((g - ref).abs().max() / ref.abs().max()).item<double>(), 1e-4) << p.key();
+  }
 }
 
 TEST(RetinaNet, HeadStartsAtThePriorProbability) {

@@ -1,0 +1,193 @@
+#include "model/winograd_conv.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "common/error.h"
+
+#ifdef FOCALDET_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#endif
+
+namespace focaldet::model {
+
+#ifndef FOCALDET_HAVE_ONEDNN
+
+bool winograd_training_available() { return false; }
+at::Tensor winograd_conv2d(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  throw Error("winograd_conv2d: this build has no oneDNN");
+}
+
+#else
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+constexpr auto kF32 = memory::data_type::f32;
+constexpr auto kWinograd = dnnl::algorithm::convolution_winograd;
+
+// The forward and both backward primitives of one shape (n, c, o, h, w).
+struct Primitives {
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
+  dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
+  dnnl::convolution_forward fwd;
+  dnnl::convolution_backward_data bwd_data;
+  dnnl::convolution_backward_weights bwd_weights;
+};
+
+struct Engine {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  std::mutex mu;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>, std::shared_ptr<Primitives>>
+      cache;
+
+  std::shared_ptr<Primitives> get(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w) {
+    std::lock_guard<std::mutex> lock(mu);
+    const auto key = std::make_tuple(n, c, o, h, w);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    if (cache.size() >= 64) cache.clear();  // many image sizes: bounded
+    const memory::desc src({n, c, h, w}, kF32, Tag::any), dst({n, o, h, w}, kF32, Tag::any);
+    const memory::desc wei({o, c, 3, 3}, kF32, Tag::any), bias({o}, kF32, Tag::x);
+    const memory::dims one = {1, 1};
+    auto p = std::make_shared<Primitives>();
+    p->fwd_pd = {{dnnl::prop_kind::forward_training, kWinograd, src, wei, bias, dst, one, one, one},
+                 eng};
+    p->bwd_data_pd = {{kWinograd, src, wei, dst, one, one, one}, eng, p->fwd_pd};
+    p->bwd_weights_pd = {{kWinograd, src, wei, bias, dst, one, one, one}, eng, p->fwd_pd};
+    p->fwd = dnnl::convolution_forward(p->fwd_pd);
+    p->bwd_data = dnnl::convolution_backward_data(p->bwd_data_pd);
+    p->bwd_weights = dnnl::convolution_backward_weights(p->bwd_weights_pd);
+    cache.emplace(key, p);
+    return p;
+  }
+};
+
+Engine& engine() {
+  static Engine e;
+  return e;
+}
+
+memory nchw(const at::Tensor& t, const dnnl::engine& eng) {
+  return memory({{t.size(0), t.size(1), t.size(2), t.size(3)}, kF32, Tag::nchw}, eng,
+                t.data_ptr());
+}
+memory oihw(const at::Tensor& t, const dnnl::engine& eng) {
+  return memory({{t.size(0), t.size(1), 3, 3}, kF32, Tag::oihw}, eng, t.data_ptr());
+}
+
+// `user` in the layout `want`: itself when it already is, else a reordered copy.
+memory in_layout(memory user, const memory::desc& want, dnnl::stream& s) {
+  if (user.get_desc() == want) return user;
+  memory out(want, user.get_engine());
+  dnnl::reorder(user, out).execute(s, user, out);
+  return out;
+}
+
+// Writes `from` (any layout) into the dense tensor's memory `to`.
+void store(memory from, memory to, dnnl::stream& s) {
+  if (from.get_desc() == to.get_desc()) return;
+  dnnl::reorder(from, to).execute(s, from, to);
+}
+
+class WinogradConv : public torch::autograd::Function<WinogradConv> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x_in,
+                            const at::Tensor& weight_in, const at::Tensor& bias_in) {
+    const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
+    const at::Tensor bias = bias_in.contiguous();
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = weight.size(0);
+    Engine& e = engine();
+    const auto p = e.get(n, c, o, h, w);
+    dnnl::stream s(e.eng);
+    at::Tensor y = at::empty({n, o, h, w}, x.options());
+    memory src = in_layout(nchw(x, e.eng), p->fwd_pd.src_desc(), s);
+    memory wei = in_layout(oihw(weight, e.eng), p->fwd_pd.weights_desc(), s);
+    memory bias_mem({{o}, kF32, Tag::x}, e.eng, bias.data_ptr());
+    memory y_user = nchw(y, e.eng);
+    memory dst = p->fwd_pd.dst_desc() == y_user.get_desc() ? y_user : memory(p->fwd_pd.dst_desc(), e.eng);
+    p->fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias_mem},
+                       {DNNL_ARG_DST, dst}});
+    store(dst, y_user, s);
+    s.wait();
+    ctx->save_for_backward({x, weight});
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor& weight = saved[1];
+    const at::Tensor gy = grads[0].contiguous();
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = weight.size(0);
+    Engine& e = engine();
+    const auto p = e.get(n, c, o, h, w);
+    dnnl::stream s(e.eng);
+    at::Tensor gx, gw, gb;
+    if (ctx->needs_input_grad(0)) {
+      gx = at::empty_like(x);
+      memory diff_dst = in_layout(nchw(gy, e.eng), p->bwd_data_pd.diff_dst_desc(), s);
+      memory wei = in_layout(oihw(weight, e.eng), p->bwd_data_pd.weights_desc(), s);
+      memory gx_user = nchw(gx, e.eng);
+      memory diff_src = p->bwd_data_pd.diff_src_desc() == gx_user.get_desc()
+                            ? gx_user
+                            : memory(p->bwd_data_pd.diff_src_desc(), e.eng);
+      p->bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, wei},
+                              {DNNL_ARG_DIFF_SRC, diff_src}});
+      store(diff_src, gx_user, s);
+    }
+    if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
+      gw = at::empty_like(weight);
+      gb = at::empty({o}, weight.options());
+      memory diff_dst = in_layout(nchw(gy, e.eng), p->bwd_weights_pd.diff_dst_desc(), s);
+      memory src = in_layout(nchw(x, e.eng), p->bwd_weights_pd.src_desc(), s);
+      memory gw_user = oihw(gw, e.eng);
+      memory diff_wei = p->bwd_weights_pd.diff_weights_desc() == gw_user.get_desc()
+                            ? gw_user
+                            : memory(p->bwd_weights_pd.diff_weights_desc(), e.eng);
+      memory diff_bias({{o}, kF32, Tag::x}, e.eng, gb.data_ptr());
+      p->bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst},
+                                 {DNNL_ARG_DIFF_WEIGHTS, diff_wei},
+                                 {DNNL_ARG_DIFF_BIAS, diff_bias}});
+      store(diff_wei, gw_user, s);
+    }
+    s.wait();
+    return {gx, ctx->needs_input_grad(1) ? gw : at::Tensor(),
+            ctx->needs_input_grad(2) ? gb : at::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool winograd_training_available() {
+  static const bool ok = [] {
+    try {
+      (void)engine().get(1, 32, 32, 16, 16);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return ok;
+}
+
+at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  check(x.dim() == 4 && weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 &&
+            weight.size(1) == x.size(1) && bias.dim() == 1 && bias.size(0) == weight.size(0),
+        "winograd_conv2d: x [N, C, H, W], weight [O, C, 3, 3] and bias [O] required");
+  check(x.scalar_type() == at::kFloat && x.device().is_cpu() && !x.is_mkldnn(),
+        "winograd_conv2d: dense float CPU tensors only");
+  return WinogradConv::apply(x, weight, bias);
+}
+
+#endif
+
+}  // namespace focaldet::model

@@ -31,7 +31,7 @@ FpnImpl::FpnImpl(const FpnOptions& o) : options_(o) {
     inner_blocks_->push_back(torch::nn::Sequential(inner));
     layer_blocks_->push_back(torch::nn::Sequential(layer));
     inner_.emplace_back(inner);
-    layer_.emplace_back(layer);
+    layer_.emplace_back(layer, torch::nn::AnyModule(), o.winograd);
   }
   auto extra = register_module("extra_blocks", std::make_shared<torch::nn::Module>());
   const int64_t p6_in = o.p6_from == P6Source::kP5 ? o.out_channels : o.in_channels.back();

@@ -21,6 +21,7 @@ struct FpnOptions {
   std::vector<int64_t> in_channels = {512, 1024, 2048};  // C3, C4, C5
   int64_t out_channels = 256;
   P6Source p6_from = P6Source::kP5;  // torchvision's RetinaNet: P5
+  bool winograd = false;  // dense 3x3 stride-1 convs on oneDNN's Winograd (model/winograd_conv.h)
 };
 
 class FpnImpl : public torch::nn::Module {

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "model/winograd_conv.h"
 
 namespace focaldet::model {
 
@@ -36,11 +37,32 @@ torch::Tensor FrozenBatchNorm2dImpl::forward(const torch::Tensor& x) {
   return x * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1});
 }
 
-ConvNorm::ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm)
+ConvNorm::ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm, bool winograd)
     : conv_(std::move(conv)), norm_(std::move(norm)) {
-  if (norm_.is_empty()) return;
+  const auto& o = conv_->options;
+  const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  const bool three_by_three = (*o.kernel_size())[0] == 3 && (*o.kernel_size())[1] == 3 &&
+                              (*o.stride())[0] == 1 && (*o.stride())[1] == 1 &&
+                              (*padding)[0] == 1 && (*padding)[1] == 1 &&
+                              (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1 &&
+                              o.groups() == 1;
+  if (norm_.is_empty()) {
+    winograd_ = winograd && three_by_three && o.bias() && winograd_training_available();
+    return;
+  }
   frozen_ = norm_.ptr()->as<FrozenBatchNorm2dImpl>();
   check(!conv_->options.bias(), "ConvNorm: the conv must have no bias (the norm adds one)");
+  winograd_ = winograd && three_by_three && frozen_ != nullptr && winograd_training_available();
+}
+
+torch::Tensor ConvNorm::conv(const torch::Tensor& x, const torch::Tensor& weight,
+                             const torch::Tensor& bias) const {
+  if (winograd_ && x.scalar_type() == at::kFloat && x.device().is_cpu()) {
+    return winograd_conv2d(x, weight, bias);
+  }
+  const auto& o = conv_->options;
+  const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  return at::conv2d(x, weight, bias, *o.stride(), *padding, *o.dilation(), o.groups());
 }
 
 void ConvNorm::refresh(bool blocked) {
@@ -84,6 +106,7 @@ torch::Tensor ConvNorm::forward(const torch::Tensor& x) {
     check(!grad && supports_mkldnn(),
           "ConvNorm: a blocked (mkldnn) input needs inference mode and no norm or a frozen BN");
   } else if (frozen_ == nullptr) {
+    if (winograd_) return conv(x, conv_->weight, conv_->bias);
     torch::Tensor y = conv_->forward(x);
     return norm_.is_empty() ? y : norm_.forward(y);
   }
@@ -94,15 +117,14 @@ torch::Tensor ConvNorm::forward(const torch::Tensor& x) {
     // gradient reaching w through the product. It saves BN's two passes over the activation
     // forward and the multiply backward, and their memory.
     const auto [scale, shift] = frozen_->scale_shift();
-    return at::conv2d(x, conv_->weight * scale.view({-1, 1, 1, 1}), shift, *o.stride(),
-                      *padding, *o.dilation(), o.groups());
+    return conv(x, conv_->weight * scale.view({-1, 1, 1, 1}), shift);
   }
   refresh(blocked);
   if (blocked) {
     return at::mkldnn_convolution(x, weight_, bias_, *padding, *o.stride(), *o.dilation(),
                                   o.groups());
   }
-  return at::conv2d(x, weight_, bias_, *o.stride(), *padding, *o.dilation(), o.groups());
+  return conv(x, weight_, bias_);
 }
 
 torch::nn::AnyModule make_norm(NormKind kind, int64_t channels, int64_t groups) {

@@ -57,7 +57,9 @@ torch::nn::AnyModule make_norm(NormKind kind, int64_t channels, int64_t groups =
 class ConvNorm {
  public:
   ConvNorm() = default;
-  explicit ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm = {});
+  // `winograd`: a dense 3x3, stride 1, padding 1 conv runs on oneDNN's Winograd algorithm
+  // (model/winograd_conv.h) where it is available, when it has a bias or a frozen BN.
+  explicit ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm = {}, bool winograd = false);
   torch::Tensor forward(const torch::Tensor& x);
   // Whether forward() accepts a blocked (mkldnn) input: no norm, or a frozen BN.
   bool supports_mkldnn() const { return norm_.is_empty() || frozen_ != nullptr; }
@@ -66,12 +68,16 @@ class ConvNorm {
   // The weight and bias conv(x) uses without grad mode (folded when the norm is frozen BN),
   // rebuilt when stale; `blocked` also reorders the weight to oneDNN's layout.
   void refresh(bool blocked);
+  // conv(x, weight, bias) with the conv's geometry, on Winograd when winograd_.
+  torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias) const;
 
   torch::nn::Conv2d conv_{nullptr};
   torch::nn::AnyModule norm_;
   FrozenBatchNorm2dImpl* frozen_ = nullptr;  // norm_'s module when it is frozen BN
   torch::Tensor weight_, bias_;              // undefined until first use
   bool blocked_ = false;                     // weight_ is in oneDNN's blocked layout
+  bool winograd_ = false;
   std::array<int64_t, 6> versions_{};        // conv weight, conv bias, the norm's 4 buffers
   std::array<const void*, 6> storages_{};
 };

@@ -26,7 +26,7 @@ torch::nn::Sequential downsample(int64_t in, int64_t out, int64_t stride, const 
   torch::nn::AnyModule n = make_norm(o.norm, out, o.gn_groups);
   seq->push_back(c);
   seq->push_back(n);
-  *run = ConvNorm(c, n);
+  *run = ConvNorm(c, n, o.winograd);
   return seq;
 }
 
@@ -36,7 +36,7 @@ ConvNorm conv_norm(torch::nn::Module* owner, const std::string& k, torch::nn::Co
   owner->register_module("conv" + k, c);
   torch::nn::AnyModule n = make_norm(o.norm, channels, o.gn_groups);
   owner->register_module("bn" + k, n.ptr());
-  return ConvNorm(c, n);
+  return ConvNorm(c, n, o.winograd);
 }
 
 // ReLUs are in place, as torchvision's (nn.ReLU(inplace=True)): one allocation less per

@@ -18,6 +18,7 @@ struct ResNetOptions {
   int depth = 50;  // 18, 34 or 50
   NormKind norm = NormKind::kFrozenBatchNorm;
   int64_t gn_groups = 32;
+  bool winograd = false;  // dense 3x3 stride-1 convs on oneDNN's Winograd (model/winograd_conv.h)
 };
 
 class ResNetImpl : public torch::nn::Module {

@@ -12,11 +12,14 @@ RetinaNetImpl::RetinaNetImpl(const RetinaNetOptions& o) : options_(o) {
   check(o.trainable_layers >= 0 && o.trainable_layers <= 5,
         "retinanet: trainable_layers must be in [0, 5], got " + std::to_string(o.trainable_layers));
   auto backbone = register_module("backbone", std::make_shared<torch::nn::Module>());
-  body_ = backbone->register_module("body", ResNet(o.backbone));
+  ResNetOptions body = o.backbone;
+  body.winograd = o.head.winograd;
+  body_ = backbone->register_module("body", ResNet(body));
   FpnOptions fpn;
   fpn.in_channels = body_->out_channels();
   fpn.out_channels = o.fpn_channels;
   fpn.p6_from = o.p6_from;
+  fpn.winograd = o.head.winograd;
   fpn_ = backbone->register_module("fpn", Fpn(fpn));
   options_.head.in_channels = o.fpn_channels;
   head_ = register_module("head", RetinaNetHead(options_.head));

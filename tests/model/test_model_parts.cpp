@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/types.h>
 #include <torch/utils.h>
@@ -259,6 +260,34 @@ TEST(RetinaNetHead, WinogradTrainingMatchesTheDirectHead) {
     ASSERT_TRUE(g.defined()) << p.key();
     EXPECT_LT(((g - ref).abs().max() / ref.abs().max()).item<double>(), 1e-4) << p.key();
   }
+}
+
+TEST(ConvNorm, WinogradFoldedFrozenBatchNormMatchesConvThenNorm) {
+  if (!winograd_training_available()) GTEST_SKIP() << "no oneDNN Winograd here";
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(16, 24, 3).stride(1).padding(1).bias(false));
+  FrozenBatchNorm2d bn(24);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& b : bn->named_buffers()) {
+      const bool var = b.key() == "running_var";
+      b.value().uniform_(var ? 0.5 : -0.5, var ? 2.0 : 0.5);
+    }
+  }
+  ConvNorm winograd(conv, torch::nn::AnyModule(bn), /*winograd=*/true);
+  const at::Tensor x = torch::randn({2, 16, 10, 14}).requires_grad_();
+  const at::Tensor upstream = torch::randn({2, 24, 10, 14});
+  const at::Tensor want = bn->forward(conv->forward(x));
+  const auto want_grads = torch::autograd::grad({want}, {x, conv->weight}, {upstream});
+  const at::Tensor got = winograd.forward(x);
+  const auto got_grads = torch::autograd::grad({got}, {x, conv->weight}, {upstream});
+  auto rel = [](const at::Tensor& a, const at::Tensor& ref) {
+    return ((a - ref).abs().max() / ref.abs().max()).item<double>();
+  };
+  EXPECT_LT(rel(got, want), 1e-5);
+  EXPECT_LT(rel(got_grads[0], want_grads[0]), 1e-5) << "d/dx";
+  EXPECT_LT(rel(got_grads[1], want_grads[1]), 1e-5) << "d/dw";
+  // The grad function is Winograd's, not conv2d's: the path under test really ran.
+  EXPECT_EQ(got.grad_fn()->name().find("Convolution"), std::string::npos) << got.grad_fn()->name();
 }
 
 TEST(RetinaNet, HeadStartsAtThePriorProbability) {

@@ -93,6 +93,7 @@ void ConvNorm::refresh(bool blocked) {
                                                *o.dilation(), o.groups());
   }
   blocked_ = blocked;
+  ++generation_;
   for (size_t i = 0; i < sources.size(); ++i) {
     versions_[i] = sources[i].defined() ? sources[i]._version() : 0;
     storages_[i] = sources[i].defined() ? sources[i].data_ptr() : nullptr;
@@ -118,6 +119,11 @@ torch::Tensor ConvNorm::forward(const torch::Tensor& x) {
     // forward and the multiply backward, and their memory.
     const auto [scale, shift] = frozen_->scale_shift();
     return conv(x, conv_->weight * scale.view({-1, 1, 1, 1}), shift);
+  }
+  if (blocked && winograd_) {
+    // oneDNN's Winograd on the dense map: its transformed weight is kept across passes.
+    refresh(false);
+    return winograd_inference_.forward(x.to_dense(), weight_, bias_, generation_).to_mkldnn();
   }
   refresh(blocked);
   if (blocked) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <utility>
 
+#include "model/winograd_conv.h"
+
 namespace focaldet::model {
 
 enum class NormKind {
@@ -49,7 +51,8 @@ torch::nn::AnyModule make_norm(NormKind kind, int64_t channels, int64_t groups =
 // output instead of three (conv, mul, add); in training the gradient reaches w through w * scale.
 // An input in oneDNN's blocked layout (x.is_mkldnn(), inference only: see RetinaNetImpl) runs
 // oneDNN's convolution on a weight reordered once into its blocked layout, and the output stays
-// blocked, so consecutive convs pay no layout conversion. The folded or reordered weight and
+// blocked, so consecutive convs pay no layout conversion; a Winograd conv takes a dense round
+// trip there, its weight transformed once per input shape. The folded or reordered weight and
 // bias are cached and rebuilt when a source tensor changes (its version counter or storage:
 // load_weights and optimizer steps bump the version); a trained weight is scaled afresh at every
 // call. Other norms run conv then norm. Results differ from conv-then-norm by float rounding
@@ -78,6 +81,8 @@ class ConvNorm {
   torch::Tensor weight_, bias_;              // undefined until first use
   bool blocked_ = false;                     // weight_ is in oneDNN's blocked layout
   bool winograd_ = false;
+  WinogradInference winograd_inference_;  // blocked inference of a Winograd conv
+  uint64_t generation_ = 0;               // bumped whenever weight_ and bias_ are rebuilt
   std::array<int64_t, 6> versions_{};        // conv weight, conv bias, the norm's 4 buffers
   std::array<const void*, 6> storages_{};
 };

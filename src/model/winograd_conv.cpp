@@ -22,6 +22,11 @@ bool winograd_training_available() { return false; }
 at::Tensor winograd_conv2d(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   throw Error("winograd_conv2d: this build has no oneDNN");
 }
+struct WinogradInference::Impl {};
+at::Tensor WinogradInference::forward(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                      uint64_t) {
+  throw Error("WinogradInference: this build has no oneDNN");
+}
 
 #else
 
@@ -166,6 +171,59 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
 };
 
 }  // namespace
+
+struct WinogradInference::Impl {
+  struct Prim {
+    dnnl::convolution_forward::primitive_desc pd;
+    dnnl::convolution_forward conv;
+    memory weights;
+  };
+  std::mutex mu;
+  uint64_t generation = 0;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, Prim> prims;  // by (n, h, w)
+};
+
+at::Tensor WinogradInference::forward(const at::Tensor& x_in, const at::Tensor& weight_in,
+                                      const at::Tensor& bias_in, uint64_t generation) {
+  if (!impl_) impl_ = std::make_shared<Impl>();
+  const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
+  const at::Tensor bias = bias_in.contiguous();
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = weight.size(0);
+  Engine& e = engine();
+  dnnl::stream s(e.eng);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (generation != impl_->generation || impl_->prims.size() >= 8) {
+    impl_->prims.clear();
+    impl_->generation = generation;
+  }
+  const auto key = std::make_tuple(n, h, w);
+  auto it = impl_->prims.find(key);
+  if (it == impl_->prims.end()) {
+    const memory::desc src({n, c, h, w}, kF32, Tag::any), dst({n, o, h, w}, kF32, Tag::any);
+    const memory::desc wei({o, c, 3, 3}, kF32, Tag::any), b({o}, kF32, Tag::x);
+    const memory::dims one = {1, 1};
+    dnnl::convolution_forward::primitive_desc pd(
+        {dnnl::prop_kind::forward_inference, kWinograd, src, wei, b, dst, one, one, one}, e.eng);
+    memory reordered = in_layout(oihw(weight, e.eng), pd.weights_desc(), s);
+    if (reordered.get_data_handle() == weight.data_ptr()) {  // same layout: keep a copy
+      memory copy(pd.weights_desc(), e.eng);
+      dnnl::reorder(reordered, copy).execute(s, reordered, copy);
+      reordered = copy;
+    }
+    it = impl_->prims.emplace(key, Impl::Prim{pd, dnnl::convolution_forward(pd), reordered}).first;
+  }
+  const Impl::Prim& p = it->second;
+  at::Tensor y = at::empty({n, o, h, w}, x.options());
+  memory src = in_layout(nchw(x, e.eng), p.pd.src_desc(), s);
+  memory bias_mem({{o}, kF32, Tag::x}, e.eng, bias.data_ptr());
+  memory y_user = nchw(y, e.eng);
+  memory dst = p.pd.dst_desc() == y_user.get_desc() ? y_user : memory(p.pd.dst_desc(), e.eng);
+  p.conv.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights},
+                     {DNNL_ARG_BIAS, bias_mem}, {DNNL_ARG_DST, dst}});
+  store(dst, y_user, s);
+  s.wait();
+  return y;
+}
 
 bool winograd_training_available() {
   static const bool ok = [] {

@@ -8,6 +8,9 @@
 // differently). Float CPU tensors only; available() says whether this build and CPU have it.
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
+#include <memory>
+
 namespace focaldet::model {
 
 // Whether oneDNN's Winograd forward and backward primitives exist here (checked once).
@@ -15,5 +18,18 @@ bool winograd_training_available();
 
 // conv2d(x, weight, bias, stride 1, padding 1) for x [N, C, H, W], weight [O, C, 3, 3], bias [O].
 at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
+// The same conv for inference with a fixed weight: the weight is transformed into Winograd's
+// layout once per input shape and kept until `generation` changes (the owner bumps it when the
+// weight or bias changes), so a pass pays only the input and output reorders.
+class WinogradInference {
+ public:
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                     uint64_t generation);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
 
 }  // namespace focaldet::model

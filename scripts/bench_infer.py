@@ -16,7 +16,8 @@
   bench_infer.py train --focaldet BIN [--warm 2] [--timed 5] [--threads 2]
       scripts/bench_train.py's workload (R50-FPN, BCCD at 512 px, batch 2, SGD) on both sides,
       reporting the median step instead of the mean: "train_focaldet_img_per_s=X" and
-      "train_torchvision_img_per_s=Y".
+      "train_torchvision_img_per_s=Y", then each side's peak resident memory (ru_maxrss of its
+      process) as "train_focaldet_peak_rss_mb=" and "train_torchvision_peak_rss_mb=".
   bench_infer.py compare FOCALDET.txt TORCHVISION.txt [--top 10]
       The detections of one image from both sides: same count, and the top ones with the same
       labels, scores within 1e-4 and boxes within 0.01 px. Exit status 1 when they differ.
@@ -146,7 +147,10 @@ def torchvision_train_steps(warm, timed, threads):
         seconds.append(time.perf_counter() - t0)
         print("  torchvision train step %d: %.2f s%s" % (step + 1, seconds[-1],
               "" if step >= warm else " (warm-up)"))
-    return [batch / s for s in seconds[warm:]]
+    import resource
+    # Peak resident memory of this process (ru_maxrss, KiB): the model, its steps and the
+    # decoded images; focaldet's side ran as a child process, which RUSAGE_SELF leaves out.
+    return [batch / s for s in seconds[warm:]], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def focaldet_train_steps(binary, warm, timed):
@@ -164,17 +168,20 @@ def focaldet_train_steps(binary, warm, timed):
     if len(lines) != warm + timed:
         raise SystemExit("focaldet: expected %d metrics lines, got %d" % (warm + timed, len(lines)))
     steps = [s["img_per_s"] for s in lines[warm:]]
+    peak_mb = max(s["peak_mem_mb"] for s in lines)  # the process's ru_maxrss
     for i, s in enumerate(lines):
         print("  focaldet train step %d: %.2f s%s" % (i + 1, 2 / s["img_per_s"],
               "" if i >= warm else " (warm-up)"))
-    return steps
+    return steps, peak_mb
 
 
 def cmd_train(a):
-    ours = statistics.median(focaldet_train_steps(a.focaldet, a.warm, a.timed))
-    theirs = statistics.median(torchvision_train_steps(a.warm, a.timed, a.threads))
-    print("train_focaldet_img_per_s=%.4f" % ours)
-    print("train_torchvision_img_per_s=%.4f" % theirs)
+    ours, our_peak = focaldet_train_steps(a.focaldet, a.warm, a.timed)
+    theirs, their_peak = torchvision_train_steps(a.warm, a.timed, a.threads)
+    print("train_focaldet_img_per_s=%.4f" % statistics.median(ours))
+    print("train_torchvision_img_per_s=%.4f" % statistics.median(theirs))
+    print("train_focaldet_peak_rss_mb=%.0f" % our_peak)
+    print("train_torchvision_peak_rss_mb=%.0f" % their_peak)
 
 
 def read_dets(path):

@@ -68,6 +68,7 @@ else
   theirs=$(field train_torchvision_img_per_s < "$WORK/train.txt")
   train_ratio=$(ratio "$ours" "$theirs")
   echo "train img/s (median step): focaldet $ours, torchvision $theirs"
+  echo "train peak RSS (MB): focaldet $(field train_focaldet_peak_rss_mb < "$WORK/train.txt"), torchvision $(field train_torchvision_peak_rss_mb < "$WORK/train.txt")"
 fi
 
 # (b) inference

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <tuple>
+#include <vector>
 #endif
 
 namespace focaldet::model {
@@ -181,6 +182,9 @@ struct WinogradInference::Impl {
   std::mutex mu;
   uint64_t generation = 0;
   std::map<std::tuple<int64_t, int64_t, int64_t>, Prim> prims;  // by (n, h, w)
+  // The transformed weights by layout: oneDNN picks Winograd's weight blocking from the map
+  // size, but only a few blockings occur, so images of many sizes share a handful of copies.
+  std::vector<memory> weights;
 };
 
 at::Tensor WinogradInference::forward(const at::Tensor& x_in, const at::Tensor& weight_in,
@@ -192,10 +196,12 @@ at::Tensor WinogradInference::forward(const at::Tensor& x_in, const at::Tensor& 
   Engine& e = engine();
   dnnl::stream s(e.eng);
   std::lock_guard<std::mutex> lock(impl_->mu);
-  if (generation != impl_->generation || impl_->prims.size() >= 8) {
+  if (generation != impl_->generation || impl_->weights.size() >= 4) {
     impl_->prims.clear();
+    impl_->weights.clear();
     impl_->generation = generation;
   }
+  if (impl_->prims.size() >= 32) impl_->prims.clear();  // many image sizes: bounded
   const auto key = std::make_tuple(n, h, w);
   auto it = impl_->prims.find(key);
   if (it == impl_->prims.end()) {
@@ -204,11 +210,15 @@ at::Tensor WinogradInference::forward(const at::Tensor& x_in, const at::Tensor& 
     const memory::dims one = {1, 1};
     dnnl::convolution_forward::primitive_desc pd(
         {dnnl::prop_kind::forward_inference, kWinograd, src, wei, b, dst, one, one, one}, e.eng);
-    memory reordered = in_layout(oihw(weight, e.eng), pd.weights_desc(), s);
-    if (reordered.get_data_handle() == weight.data_ptr()) {  // same layout: keep a copy
-      memory copy(pd.weights_desc(), e.eng);
-      dnnl::reorder(reordered, copy).execute(s, reordered, copy);
-      reordered = copy;
+    memory reordered;
+    for (const memory& m : impl_->weights) {
+      if (m.get_desc() == pd.weights_desc()) reordered = m;
+    }
+    if (!reordered) {
+      reordered = memory(pd.weights_desc(), e.eng);
+      memory user = oihw(weight, e.eng);
+      dnnl::reorder(user, reordered).execute(s, user, reordered);
+      impl_->weights.push_back(reordered);
     }
     it = impl_->prims.emplace(key, Impl::Prim{pd, dnnl::convolution_forward(pd), reordered}).first;
   }

@@ -71,6 +71,9 @@ struct WinogradHead::Impl {
       memory weights;
     };
     std::map<std::tuple<int64_t, int64_t, int64_t>, Prim> prims;  // by (n, h, w)
+    // The transformed weights by layout (Winograd's blocking follows the map size, but only a
+    // few blockings occur): images of many sizes share a handful of copies.
+    std::vector<memory> weights;
     std::array<int64_t, 2> versions{};
     std::array<const void*, 2> storages{};
   };
@@ -85,8 +88,9 @@ struct WinogradHead::Impl {
     for (size_t i = 0; i < 2; ++i) {
       stale |= src[i]->_version() != l.versions[i] || src[i]->data_ptr() != l.storages[i];
     }
-    if (stale) {
+    if (stale || l.weights.size() >= 4) {
       l.prims.clear();
+      l.weights.clear();
       for (size_t i = 0; i < 2; ++i) {
         l.versions[i] = src[i]->_version();
         l.storages[i] = src[i]->data_ptr();
@@ -95,7 +99,7 @@ struct WinogradHead::Impl {
     const auto key = std::make_tuple(n, h, w);
     auto it = l.prims.find(key);
     if (it != l.prims.end()) return it->second;
-    if (l.prims.size() >= 8) l.prims.clear();  // many image sizes: keep the memory bounded
+    if (l.prims.size() >= 32) l.prims.clear();  // many image sizes: bounded
     const int64_t ic = l.conv->options.in_channels(), oc = l.conv->options.out_channels();
     dnnl::convolution_forward::primitive_desc pd;
     try {
@@ -103,11 +107,18 @@ struct WinogradHead::Impl {
     } catch (const dnnl::error&) {
       pd = make_conv(eng, n, ic, oc, h, w, l.relu, false);
     }
-    const at::Tensor wt = l.conv->weight.detach().contiguous();
-    memory user(conv_weights_desc(l.conv), eng, wt.data_ptr());
-    memory reordered(pd.weights_desc(), eng);
-    dnnl::reorder(user, reordered).execute(s, user, reordered);
-    s.wait();
+    memory reordered;
+    for (const memory& m : l.weights) {
+      if (m.get_desc() == pd.weights_desc()) reordered = m;
+    }
+    if (!reordered) {
+      const at::Tensor wt = l.conv->weight.detach().contiguous();
+      memory user(conv_weights_desc(l.conv), eng, wt.data_ptr());
+      reordered = memory(pd.weights_desc(), eng);
+      dnnl::reorder(user, reordered).execute(s, user, reordered);
+      s.wait();
+      l.weights.push_back(reordered);
+    }
     return l.prims.emplace(key, Layer::Prim{pd, dnnl::convolution_forward(pd), reordered})
         .first->second;
   }

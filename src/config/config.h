@@ -53,8 +53,8 @@ struct ModelConfig {
   bool head_group_norm = false;
   int64_t head_gn_groups = 32;
   bool winograd = true;             // 3x3 stride-1 convs on oneDNN's Winograd algorithm
-                                    // (backbone with frozen_bn, FPN, head without GroupNorm;
-                                    // where the CPU has AVX-512)
+                                    // (backbone, FPN and head, any norm, in training; frozen_bn
+                                    // and no head GroupNorm for inference; needs AVX-512)
   double prior = 0.01;              // initial foreground probability of every anchor
   std::string weights;              // state dict to start from (scripts/export_torchvision_
                                     // weights.py); empty: train from scratch

@@ -46,13 +46,10 @@ ConvNorm::ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm, bool winog
                               (*padding)[0] == 1 && (*padding)[1] == 1 &&
                               (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1 &&
                               o.groups() == 1;
-  if (norm_.is_empty()) {
-    winograd_ = winograd && three_by_three && o.bias() && winograd_training_available();
-    return;
-  }
+  winograd_ = winograd && three_by_three && winograd_training_available();
+  if (norm_.is_empty()) return;
   frozen_ = norm_.ptr()->as<FrozenBatchNorm2dImpl>();
   check(!conv_->options.bias(), "ConvNorm: the conv must have no bias (the norm adds one)");
-  winograd_ = winograd && three_by_three && frozen_ != nullptr && winograd_training_available();
 }
 
 torch::Tensor ConvNorm::conv(const torch::Tensor& x, const torch::Tensor& weight,
@@ -107,8 +104,7 @@ torch::Tensor ConvNorm::forward(const torch::Tensor& x) {
     check(!grad && supports_mkldnn(),
           "ConvNorm: a blocked (mkldnn) input needs inference mode and no norm or a frozen BN");
   } else if (frozen_ == nullptr) {
-    if (winograd_) return conv(x, conv_->weight, conv_->bias);
-    torch::Tensor y = conv_->forward(x);
+    torch::Tensor y = winograd_ ? conv(x, conv_->weight, conv_->bias) : conv_->forward(x);
     return norm_.is_empty() ? y : norm_.forward(y);
   }
   const auto& o = conv_->options;

@@ -61,7 +61,7 @@ class ConvNorm {
  public:
   ConvNorm() = default;
   // `winograd`: a dense 3x3, stride 1, padding 1 conv runs on oneDNN's Winograd algorithm
-  // (model/winograd_conv.h) where it is available, when it has a bias or a frozen BN.
+  // (model/winograd_conv.h) where it is available, before any norm or none.
   explicit ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm = {}, bool winograd = false);
   torch::Tensor forward(const torch::Tensor& x);
   // Whether forward() accepts a blocked (mkldnn) input: no norm, or a frozen BN.

@@ -25,7 +25,8 @@ torch::nn::Conv2d head_conv(int64_t in, int64_t out, bool bias) {
 // Conv2dNormActivation, so the names are conv.i.0.weight, conv.i.1.weight. `runners` gets a
 // runner per conv for blocked inputs (none with GroupNorm, which runs dense only).
 torch::nn::ModuleList tower(const HeadOptions& o, std::vector<ConvNorm>* runners,
-                           std::vector<torch::nn::Conv2d>* convs) {
+                           std::vector<torch::nn::Conv2d>* convs,
+                           std::vector<torch::nn::GroupNorm>* norms) {
   torch::nn::ModuleList seq;
   for (int64_t i = 0; i < o.num_convs; ++i) {
     torch::nn::Sequential block;
@@ -35,7 +36,8 @@ torch::nn::ModuleList tower(const HeadOptions& o, std::vector<ConvNorm>* runners
     convs->push_back(conv);
     block->push_back(conv);
     if (o.group_norm) {
-      block->push_back(torch::nn::GroupNorm(o.gn_groups, o.channels));
+      norms->push_back(torch::nn::GroupNorm(o.gn_groups, o.channels));
+      block->push_back(norms->back());
     }
     block->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
     seq->push_back(block);
@@ -76,19 +78,19 @@ RetinaNetHeadImpl::RetinaNetHeadImpl(const HeadOptions& o) : options_(o) {
   auto cls = register_module("classification_head", std::make_shared<torch::nn::Module>());
   std::vector<torch::nn::Conv2d>& cls_convs = cls_tower_convs_;
   std::vector<torch::nn::Conv2d>& box_convs = box_tower_convs_;
-  cls_tower_ = cls->register_module("conv", tower(o, &cls_convs_, &cls_convs));
+  cls_tower_ = cls->register_module("conv", tower(o, &cls_convs_, &cls_convs, &cls_tower_norms_));
   cls_logits_ =
       cls->register_module("cls_logits", head_conv(last, o.num_anchors * o.num_classes, true));
   torch::nn::init::constant_(cls_logits_->bias, -std::log((1 - o.prior) / o.prior));
   auto box = register_module("regression_head", std::make_shared<torch::nn::Module>());
-  box_tower_ = box->register_module("conv", tower(o, &box_convs_, &box_convs));
+  box_tower_ = box->register_module("conv", tower(o, &box_convs_, &box_convs, &box_tower_norms_));
   bbox_reg_ = box->register_module("bbox_reg", head_conv(last, o.num_anchors * 4, true));
   cls_logits_run_ = ConvNorm(cls_logits_);
   bbox_reg_run_ = ConvNorm(bbox_reg_);
   if (o.winograd && !o.group_norm && WinogradHead::available()) {
     winograd_ = WinogradHead(cls_convs, cls_logits_, box_convs, bbox_reg_);
   }
-  winograd_training_ = o.winograd && !o.group_norm && winograd_training_available();
+  winograd_training_ = o.winograd && winograd_training_available();
 }
 
 HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features) {
@@ -113,13 +115,19 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
     }
     if (winograd_training_ && at::GradMode::is_enabled() && f.scalar_type() == at::kFloat &&
         f.device().is_cpu()) {
-      auto run = [](const std::vector<torch::nn::Conv2d>& tower, const torch::nn::Conv2d& out,
+      auto run = [](const std::vector<torch::nn::Conv2d>& tower,
+                    std::vector<torch::nn::GroupNorm>& norms, const torch::nn::Conv2d& out,
                     torch::Tensor x) {
-        for (const auto& c : tower) x = winograd_conv2d(x, c->weight, c->bias).relu_();
+        for (size_t i = 0; i < tower.size(); ++i) {
+          x = winograd_conv2d(x, tower[i]->weight, tower[i]->bias);  // no bias before GroupNorm
+          if (!norms.empty()) x = norms[i]->forward(x);
+          x = x.relu_();
+        }
         return winograd_conv2d(x, out->weight, out->bias);
       };
-      cls.push_back(to_rows(run(cls_tower_convs_, cls_logits_, f), options_.num_classes));
-      box.push_back(to_rows(run(box_tower_convs_, bbox_reg_, f), 4));
+      cls.push_back(to_rows(run(cls_tower_convs_, cls_tower_norms_, cls_logits_, f),
+                            options_.num_classes));
+      box.push_back(to_rows(run(box_tower_convs_, box_tower_norms_, bbox_reg_, f), 4));
       continue;
     }
     const torch::Tensor c = run_tower(cls_tower_, f);

@@ -8,6 +8,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/normalization.h>
 
 #include <cstdint>
 #include <vector>
@@ -26,9 +27,9 @@ struct HeadOptions {
   int64_t num_anchors = 9;   // per location
   int64_t num_classes = 80;  // C, no background class (sigmoid outputs)
   double prior = 0.01;       // pi
-  // oneDNN's Winograd convolution where the build and CPU have it, without GroupNorm: blocked
-  // inference (RetinaNetOptions::blocked_inference) runs the head on model/winograd_head.h,
-  // training on model/winograd_conv.h.
+  // oneDNN's Winograd convolution where the build and CPU have it: blocked inference
+  // (RetinaNetOptions::blocked_inference, no GroupNorm) runs the head on model/winograd_head.h,
+  // training (GroupNorm or not) on model/winograd_conv.h.
   bool winograd = true;
 };
 
@@ -59,6 +60,7 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   // Training (grad mode) on Winograd convs (model/winograd_conv.h): the towers' convs.
   bool winograd_training_ = false;
   std::vector<torch::nn::Conv2d> cls_tower_convs_, box_tower_convs_;
+  std::vector<torch::nn::GroupNorm> cls_tower_norms_, box_tower_norms_;  // with group_norm
 };
 TORCH_MODULE(RetinaNetHead);
 

@@ -103,13 +103,15 @@ void store(memory from, memory to, dnnl::stream& s) {
   dnnl::reorder(from, to).execute(s, from, to);
 }
 
-class WinogradConv : public torch::autograd::Function<WinogradConv> {
- public:
+// The forward and backward of both autograd functions below (with and without a bias: autograd
+// takes no undefined inputs, so "no bias" is a function of its own).
+struct WinogradCore {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x_in,
                             const at::Tensor& weight_in, const at::Tensor& bias_in) {
     const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
-    const at::Tensor bias = bias_in.contiguous();
     const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = weight.size(0);
+    // No bias (a conv before a trained norm): oneDNN adds zeros.
+    const at::Tensor bias = bias_in.defined() ? bias_in.contiguous() : at::zeros({o}, x.options());
     Engine& e = engine();
     const auto p = e.get(n, c, o, h, w);
     dnnl::stream s(e.eng);
@@ -127,8 +129,10 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
     return y;
   }
 
+  // The gradients of x, weight and bias; `bias_grad`: whether a bias was an input.
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
+                                                 torch::autograd::variable_list grads,
+                                                 bool bias_grad) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& x = saved[0];
     const at::Tensor& weight = saved[1];
@@ -150,7 +154,8 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
                               {DNNL_ARG_DIFF_SRC, diff_src}});
       store(diff_src, gx_user, s);
     }
-    if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
+    const bool want_bias = bias_grad && ctx->needs_input_grad(2);
+    if (ctx->needs_input_grad(1) || want_bias) {
       gw = at::empty_like(weight);
       gb = at::empty({o}, weight.options());
       memory diff_dst = in_layout(nchw(gy, e.eng), p->bwd_weights_pd.diff_dst_desc(), s);
@@ -166,8 +171,33 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
       store(diff_wei, gw_user, s);
     }
     s.wait();
-    return {gx, ctx->needs_input_grad(1) ? gw : at::Tensor(),
-            ctx->needs_input_grad(2) ? gb : at::Tensor()};
+    torch::autograd::variable_list out = {gx, ctx->needs_input_grad(1) ? gw : at::Tensor()};
+    if (bias_grad) out.push_back(want_bias ? gb : at::Tensor());
+    return out;
+  }
+};
+
+class WinogradConv : public torch::autograd::Function<WinogradConv> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            const at::Tensor& weight, const at::Tensor& bias) {
+    return WinogradCore::forward(ctx, x, weight, bias);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    return WinogradCore::backward(ctx, std::move(grads), true);
+  }
+};
+
+class WinogradConvNoBias : public torch::autograd::Function<WinogradConvNoBias> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            const at::Tensor& weight) {
+    return WinogradCore::forward(ctx, x, weight, at::Tensor());
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    return WinogradCore::backward(ctx, std::move(grads), false);
   }
 };
 
@@ -249,11 +279,13 @@ bool winograd_training_available() {
 
 at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   check(x.dim() == 4 && weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 &&
-            weight.size(1) == x.size(1) && bias.dim() == 1 && bias.size(0) == weight.size(0),
-        "winograd_conv2d: x [N, C, H, W], weight [O, C, 3, 3] and bias [O] required");
+            weight.size(1) == x.size(1) &&
+            (!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0))),
+        "winograd_conv2d: x [N, C, H, W], weight [O, C, 3, 3] and bias [O] (or none) required");
   check(x.scalar_type() == at::kFloat && x.device().is_cpu() && !x.is_mkldnn(),
         "winograd_conv2d: dense float CPU tensors only");
-  return WinogradConv::apply(x, weight, bias);
+  return bias.defined() ? WinogradConv::apply(x, weight, bias)
+                        : WinogradConvNoBias::apply(x, weight);
 }
 
 #endif

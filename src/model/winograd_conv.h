@@ -16,7 +16,8 @@ namespace focaldet::model {
 // Whether oneDNN's Winograd forward and backward primitives exist here (checked once).
 bool winograd_training_available();
 
-// conv2d(x, weight, bias, stride 1, padding 1) for x [N, C, H, W], weight [O, C, 3, 3], bias [O].
+// conv2d(x, weight, bias, stride 1, padding 1) for x [N, C, H, W], weight [O, C, 3, 3], bias [O]
+// or undefined (no bias).
 at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 // The same conv for inference with a fixed weight: the weight is transformed into Winograd's

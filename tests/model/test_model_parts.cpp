@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/types.h>
 #include <torch/utils.h>
@@ -228,12 +229,16 @@ TEST(WinogradConv, MatchesConv2dAndItsGradients) {
   EXPECT_LT(rel(dx[0], want_grads[0]), 1e-5);
 }
 
-TEST(RetinaNetHead, WinogradTrainingMatchesTheDirectHead) {
+class WinogradHeadTraining : public ::testing::TestWithParam<bool> {};
+
+TEST_P(WinogradHeadTraining, MatchesTheDirectHead) {
   HeadOptions o;
   o.num_convs = 2;
   o.channels = 32;
   o.in_channels = 16;
   o.num_classes = 3;
+  o.group_norm = GetParam();
+  o.gn_groups = 8;
   RetinaNetHead winograd(o);
   if (!winograd->trains_winograd()) GTEST_SKIP() << "no oneDNN Winograd here";
   o.winograd = false;
@@ -260,6 +265,26 @@ TEST(RetinaNetHead, WinogradTrainingMatchesTheDirectHead) {
     ASSERT_TRUE(g.defined()) << p.key();
     EXPECT_LT(((g - ref).abs().max() / ref.abs().max()).item<double>(), 1e-4) << p.key();
   }
+}
+INSTANTIATE_TEST_SUITE_P(GroupNorm, WinogradHeadTraining, ::testing::Bool());
+
+TEST(ConvNorm, WinogradConvBeforeATrainedBatchNormMatchesTheDirectConv) {
+  if (!winograd_training_available()) GTEST_SKIP() << "no oneDNN Winograd here";
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 16, 3).stride(1).padding(1).bias(false));
+  torch::nn::BatchNorm2d bn(16);
+  ConvNorm winograd(conv, torch::nn::AnyModule(bn), /*winograd=*/true);
+  const at::Tensor x = torch::randn({2, 8, 9, 12}).requires_grad_();
+  const at::Tensor upstream = torch::randn({2, 16, 9, 12});
+  const at::Tensor got = winograd.forward(x);
+  const auto got_grads = torch::autograd::grad({got}, {x, conv->weight}, {upstream});
+  const at::Tensor want = bn->forward(conv->forward(x));
+  const auto want_grads = torch::autograd::grad({want}, {x, conv->weight}, {upstream});
+  auto rel = [](const at::Tensor& a, const at::Tensor& ref) {
+    return ((a - ref).abs().max() / ref.abs().max()).item<double>();
+  };
+  EXPECT_LT(rel(got, want), 1e-4);
+  EXPECT_LT(rel(got_grads[0], want_grads[0]), 1e-4) << "d/dx";
+  EXPECT_LT(rel(got_grads[1], want_grads[1]), 1e-4) << "d/dw";
 }
 
 TEST(ConvNorm, WinogradFoldedFrozenBatchNormMatchesConvThenNorm) {

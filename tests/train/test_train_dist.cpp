@@ -25,8 +25,11 @@ using namespace focaldet::test;  // train_run_util.h, temp_dir.h, run_focaldet.h
 
 namespace {
 
-// GroupNorm everywhere: no statistic depends on how the global batch is split over ranks.
-const std::string kSplitInvariant = " --set data.val= --set model.norm=gn";
+// GroupNorm everywhere: no statistic depends on how the global batch is split over ranks. And
+// the direct convolution: oneDNN's Winograd (model.winograd) picks its blocking from the batch
+// size, so a batch of 1 and one of 2 round differently (4e-4 relative on the loss after 12
+// steps, against 3e-5 with the direct convolution): not the data-parallel logic under test.
+const std::string kSplitInvariant = " --set data.val= --set model.norm=gn --set model.winograd=false";
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);

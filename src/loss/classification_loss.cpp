@@ -57,6 +57,7 @@ torch::Tensor classification_loss(const torch::Tensor& logits, const torch::Tens
   focal.gamma = options.gamma;
   focal.easy_prob = options.easy_prob;
   focal.reduction = Reduction::Sum;
+  focal.fused = options.fused;
   torch::Tensor sum;
   switch (options.kind) {
     case ClsLossKind::Focal:
@@ -76,6 +77,7 @@ torch::Tensor classification_loss(const torch::Tensor& logits, const torch::Tens
       ohem.neg_pos_ratio = options.ohem_neg_pos_ratio;
       ohem.images = logits.size(0);
       ohem.easy_prob = options.easy_prob;
+      ohem.fused = options.fused;
       sum = ohem_loss(flat_logits, flat_targets, ohem, breakdown);
       break;
     }

@@ -28,6 +28,9 @@ struct ClsLossOptions {
   double gamma = 2.0;   // focal, softmax_focal
   double ohem_neg_pos_ratio = 3.0;
   double easy_prob = 0.1;  // breakdown threshold
+  // false: the sigmoid losses run as tensor ops on the CPU too (FocalOptions::fused), as they
+  // always do on CUDA.
+  bool fused = true;
 };
 
 // Number of classifier outputs per anchor the loss expects for C object classes (C, or C + 1

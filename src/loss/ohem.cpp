@@ -24,6 +24,7 @@ torch::Tensor ohem_select(const torch::Tensor& logits, const torch::Tensor& targ
   ce.alpha = -1;
   ce.gamma = 0;
   ce.reduction = Reduction::None;
+  ce.fused = options.fused;
   // Per-anchor cross-entropy, summed over classes: the hardness OHEM ranks negatives by.
   // detach(): NoGradGuard alone leaves requires_grad set, and the fused kernel would also
   // compute a gradient nobody uses.
@@ -57,6 +58,7 @@ torch::Tensor ohem_loss(const torch::Tensor& logits, const torch::Tensor& target
   ce.gamma = 0;
   ce.reduction = options.reduction;
   ce.easy_prob = options.easy_prob;
+  ce.fused = options.fused;
   return sigmoid_focal_loss(logits, ohem_select(logits, targets, options), ce, breakdown);
 }
 

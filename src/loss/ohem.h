@@ -14,6 +14,7 @@ struct OhemOptions {
   int64_t images = 1;          // the N rows are `images` equal blocks, one per image
   Reduction reduction = Reduction::Sum;
   double easy_prob = 0.1;  // for the breakdown, as in FocalOptions
+  bool fused = true;       // as in FocalOptions
 };
 
 // Which anchors OHEM keeps: targets with the negatives it drops set to -2 (ignored). As in SSD,

@@ -160,7 +160,8 @@ torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tenso
                                  const FocalOptions& options, LossBreakdown* breakdown) {
   check_focal_options(options.alpha, options.gamma, options.easy_prob);
   check_loss_inputs(logits, targets, logits.dim() == 2 ? logits.size(1) : 0, "sigmoid_focal_loss");
-  if (!logits.device().is_cpu())
+  // The fused kernel reads CPU memory; every other device runs the same loss as tensor ops.
+  if (!options.fused || !logits.device().is_cpu())
     return sigmoid_focal_loss_composite(logits, targets, options, breakdown);
   return SigmoidFocalFunction::apply(logits.contiguous(), targets.contiguous(), options, breakdown);
 }

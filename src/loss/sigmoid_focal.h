@@ -13,11 +13,14 @@ struct FocalOptions {
   double gamma = 2.0;   // focusing parameter, >= 0; 0 gives (alpha-balanced) cross-entropy
   Reduction reduction = Reduction::Sum;
   double easy_prob = 0.1;  // breakdown: background is easy when every class probability is below
+  // CPU tensors run the fused kernel; false runs the tensor-op form (sigmoid_focal_loss_composite)
+  // there too, the path every other device (CUDA) takes: for tests on a machine without a GPU.
+  bool fused = true;
 };
 
 // logits: [N, C] float32 or float64; targets: [N] int64, class index in [0, C), -1 background,
-// -2 ignored (contributes nothing, gets zero gradient). CPU tensors run the fused kernel; other
-// devices run sigmoid_focal_loss_composite.
+// -2 ignored (contributes nothing, gets zero gradient). CPU tensors run the fused kernel (unless
+// options.fused is false); other devices run sigmoid_focal_loss_composite.
 // Returns [N, C] (Reduction::None) or a scalar. Differentiable in `logits` through one fused
 // forward and one fused backward pass. Fills `breakdown` (same scale as the result; counts of
 // anchors) when it is not null. Throws focaldet::Error on bad shapes, dtypes, targets or options.

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "loss/classification_loss.h"
@@ -148,6 +151,69 @@ INSTANTIATE_TEST_SUITE_P(Family, EveryLoss,
                          ::testing::Values(ClsLossKind::Focal, ClsLossKind::CE,
                                            ClsLossKind::AlphaCE, ClsLossKind::OHEM,
                                            ClsLossKind::SoftmaxFocal),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+// Whether the autograd graph behind `t` holds the fused kernel's function (its node's name).
+bool runs_fused_kernel(const torch::Tensor& t) {
+  std::vector<torch::autograd::Node*> todo = {t.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  while (!todo.empty()) {
+    torch::autograd::Node* node = todo.back();
+    todo.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    if (node->name().find("SigmoidFocalFunction") != std::string::npos) return true;
+    for (const auto& edge : node->next_edges()) todo.push_back(edge.function.get());
+  }
+  return false;
+}
+
+// What runs on CUDA: the sigmoid losses as tensor ops (the fused kernel reads CPU memory).
+// `fused = false` takes that path on the CPU, and it must give the fused kernel's loss,
+// gradient and breakdown, in the detector's [B, A, K] shape with a normaliser, in float32 (what
+// training uses) and float64.
+class TensorOpPath : public ::testing::TestWithParam<ClsLossKind> {};
+
+TEST_P(TensorOpPath, GivesTheFusedLossGradientAndBreakdown) {
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    ClsLossOptions fused, ops;
+    fused.kind = ops.kind = GetParam();
+    ops.fused = false;
+    torch::manual_seed(41);
+    // Mostly confident background, as in a trained detector: easy and hard negatives both.
+    const auto x0 = (torch::randn({2, 600, 4}, torch::kDouble) * 3 - 5).to(dtype);
+    const auto t = random_targets(1200, 4, 42).view({2, 600});
+    const auto xf = x0.clone().requires_grad_(true), xo = x0.clone().requires_grad_(true);
+    LossBreakdown bf, bo;
+    const auto lf = classification_loss(xf, t, fused, 7.0, &bf);
+    const auto lo = classification_loss(xo, t, ops, 7.0, &bo);
+    const std::string what = std::string(to_string(GetParam())) + " " + c10::toString(dtype);
+    // The option really switches the path (else this test would compare a path with itself).
+    EXPECT_TRUE(runs_fused_kernel(lf)) << what;
+    EXPECT_FALSE(runs_fused_kernel(lo)) << what;
+    lf.backward();
+    lo.backward();
+    // float32: ~5k terms summed in another order, exp and log of another implementation.
+    const double rtol = dtype == torch::kFloat ? 1e-5 : 1e-12;
+    const double total = lf.item<double>();
+    EXPECT_NEAR(lo.item<double>(), total, rtol * total) << what;
+    EXPECT_TRUE(
+        torch::allclose(xo.grad(), xf.grad(), rtol, rtol * xf.grad().abs().max().item<double>()))
+        << what << ": max difference " << (xo.grad() - xf.grad()).abs().max().item<double>();
+    EXPECT_NEAR(bo.loss_pos, bf.loss_pos, rtol * total) << what;
+    EXPECT_NEAR(bo.loss_neg_hard, bf.loss_neg_hard, rtol * total) << what;
+    EXPECT_NEAR(bo.loss_neg_easy, bf.loss_neg_easy, rtol * total) << what;
+    EXPECT_EQ(bo.num_pos, bf.num_pos) << what;
+    EXPECT_EQ(bo.num_neg_hard, bf.num_neg_hard) << what;
+    EXPECT_EQ(bo.num_neg_easy, bf.num_neg_easy) << what;
+    EXPECT_EQ(bo.num_ignored, bf.num_ignored) << what;
+    EXPECT_GT(bf.num_neg_easy, 0) << what;
+    EXPECT_GT(bf.num_neg_hard, 0) << what;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SigmoidLosses, TensorOpPath,
+                         ::testing::Values(ClsLossKind::Focal, ClsLossKind::CE,
+                                           ClsLossKind::AlphaCE, ClsLossKind::OHEM),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
 TEST(ClassificationLoss, KindsMapToTheirDefinitions) {

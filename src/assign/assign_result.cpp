@@ -17,7 +17,7 @@ std::string sizes_of(const at::Tensor& t) {
 
 }  // namespace
 
-GroundTruth validate_ground_truth(const GroundTruth& gt, const char* fn) {
+GroundTruth validate_ground_truth(const GroundTruth& gt, const char* fn, const at::Device& device) {
   const std::string name(fn);
   check(gt.boxes.defined() && gt.boxes.dim() == 2 && gt.boxes.size(1) == 4,
         name + ": gt boxes must be [G, 4], got " + sizes_of(gt.boxes));
@@ -29,10 +29,10 @@ GroundTruth validate_ground_truth(const GroundTruth& gt, const char* fn) {
   check(!has_crowd || (gt.crowd_boxes.dim() == 2 && gt.crowd_boxes.size(1) == 4),
         name + ": gt crowd_boxes must be [K, 4], got " + sizes_of(gt.crowd_boxes));
   GroundTruth out;
-  out.boxes = gt.boxes.to(at::kCPU, at::kFloat);
-  out.labels = gt.labels.to(at::kCPU, at::kLong);
-  out.crowd_boxes =
-      has_crowd ? gt.crowd_boxes.to(at::kCPU, at::kFloat) : at::zeros({0, 4}, at::kFloat);
+  out.boxes = gt.boxes.to(device, at::kFloat);
+  out.labels = gt.labels.to(device, at::kLong);
+  out.crowd_boxes = has_crowd ? gt.crowd_boxes.to(device, at::kFloat)
+                              : at::zeros({0, 4}, at::dtype(at::kFloat).device(device));
   return out;
 }
 
@@ -55,7 +55,7 @@ void finish_assignment(AssignResult& result, const GroundTruth& gt, const at::Te
                        double crowd_ioa, const at::Device& device) {
   result.labels = labels_from_matches(result.matched_gt, gt.labels);
   ignore_crowd_overlaps(result, anchors, gt.crowd_boxes, crowd_ioa);
-  result.matched_gt = result.matched_gt.to(device);
+  result.matched_gt = result.matched_gt.to(device);  // itself: computed there
   result.labels = result.labels.to(device);
 }
 

@@ -29,9 +29,10 @@ struct GroundTruth {
                            // undefined or empty means none
 };
 
-// Checks the shapes of `gt` and returns it on the CPU (boxes and crowd_boxes float, labels
-// int64, crowd_boxes [0, 4] when undefined). `fn` names the caller in errors.
-GroundTruth validate_ground_truth(const GroundTruth& gt, const char* fn);
+// Checks the shapes of `gt` and returns it on `device` (the anchors' device: the assigners
+// compute where the anchors are) with boxes and crowd_boxes float, labels int64, crowd_boxes
+// [0, 4] when undefined. `fn` names the caller in errors.
+GroundTruth validate_ground_truth(const GroundTruth& gt, const char* fn, const at::Device& device);
 
 // Anchors that would be background but overlap a crowd region (intersection / anchor area
 // > crowd_ioa) become kIgnore: an object inside a crowd region is neither a target nor a
@@ -42,10 +43,10 @@ void ignore_crowd_overlaps(AssignResult& result, const at::Tensor& anchors,
 // labels = gt_labels[matched_gt] for positives; kBackground / kIgnore copied through.
 at::Tensor labels_from_matches(const at::Tensor& matched_gt, const at::Tensor& gt_labels);
 
-// The common end of the assigners: `result.matched_gt` ([A] int64 on the CPU, indices into
-// gt.boxes) is set; fills `result.labels` from gt.labels (labels_from_matches), ignores anchors
-// in gt.crowd_boxes (ignore_crowd_overlaps, with the CPU float `anchors`) and moves both
-// tensors to `device` (the caller's anchors' device). `gt` is validate_ground_truth's output.
+// The common end of the assigners: `result.matched_gt` ([A] int64, indices into gt.boxes) is
+// set; fills `result.labels` from gt.labels (labels_from_matches), ignores anchors in
+// gt.crowd_boxes (ignore_crowd_overlaps, with the float `anchors`) and leaves both tensors on
+// `device` (the caller's anchors' device). `gt` is validate_ground_truth's output.
 void finish_assignment(AssignResult& result, const GroundTruth& gt, const at::Tensor& anchors,
                        double crowd_ioa, const at::Device& device);
 

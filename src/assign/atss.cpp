@@ -20,14 +20,15 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
                                          std::to_string(total) + " but there are " +
                                          std::to_string(anchors_in.size(0)) + " anchors");
   check(o.top_k > 0, "assign_atss: top_k must be > 0, got " + std::to_string(o.top_k));
-  const GroundTruth truth = validate_ground_truth(gt, "assign_atss");
+  // Computed where the anchors are (the model's device): tensor ops only.
   const at::Device device = anchors_in.device();
-  const at::Tensor anchors = anchors_in.to(at::kCPU, at::kFloat);
+  const GroundTruth truth = validate_ground_truth(gt, "assign_atss", device);
+  const at::Tensor anchors = anchors_in.to(at::kFloat);
   const int64_t a = anchors.size(0);
   const int64_t r = truth.boxes.size(0);
 
   AssignResult result;
-  result.matched_gt = at::full({a}, kBackground, at::kLong);
+  result.matched_gt = at::full({a}, kBackground, at::dtype(at::kLong).device(device));
   if (r > 0 && a > 0) {
     const at::Tensor iou = anchors::box_iou(truth.boxes, anchors);  // [R, A]
     const at::Tensor acx = (anchors.select(1, 0) + anchors.select(1, 2)) / 2;
@@ -51,8 +52,8 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
     const at::Tensor cand = at::cat(candidates, 1);   // [R, K]
     const at::Tensor cand_iou = iou.gather(1, cand);  // [R, K]
     // One candidate has no sample std (NaN would reject it): use 0, the threshold is its IoU.
-    const at::Tensor std =
-        cand_iou.size(1) > 1 ? cand_iou.std(1, /*unbiased=*/true) : at::zeros({r}, at::kFloat);
+    const at::Tensor std = cand_iou.size(1) > 1 ? cand_iou.std(1, /*unbiased=*/true)
+                                                : at::zeros({r}, cand_iou.options());
     const at::Tensor thresh = cand_iou.mean(1) + std;  // [R]
     // Centre strictly inside the box: min(l, t, r, b) > margin.
     const at::Tensor cx = acx.index_select(0, cand.reshape(-1)).view_as(cand);
@@ -66,7 +67,7 @@ AssignResult assign_atss(const at::Tensor& anchors_in,
     const at::Tensor positive = (cand_iou >= thresh.unsqueeze(1)) & inside;  // [R, K]
     // IoU of (gt, anchor) where that gt selected the anchor as positive, -1 elsewhere; then the
     // highest such IoU picks the gt of an anchor claimed by several.
-    at::Tensor claimed = at::full({r, a}, -1.0f, at::kFloat);
+    at::Tensor claimed = at::full({r, a}, -1.0f, iou.options());
     claimed.scatter_(1, cand, at::where(positive, cand_iou, at::full_like(cand_iou, -1.0f)));
     auto [best, best_gt] = claimed.max(0);
     const at::Tensor pos = best >= 0;

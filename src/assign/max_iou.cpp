@@ -13,14 +13,15 @@ AssignResult assign_max_iou(const at::Tensor& anchors_in, const GroundTruth& gt,
         "assign_max_iou: anchors must be [A, 4], got " + c10::str(anchors_in.sizes()));
   check(o.neg_iou <= o.pos_iou, "assign_max_iou: neg_iou " + std::to_string(o.neg_iou) +
                                     " must be <= pos_iou " + std::to_string(o.pos_iou));
-  const GroundTruth truth = validate_ground_truth(gt, "assign_max_iou");
+  // Computed where the anchors are (the model's device): tensor ops only.
   const at::Device device = anchors_in.device();
-  const at::Tensor anchors = anchors_in.to(at::kCPU, at::kFloat);
+  const GroundTruth truth = validate_ground_truth(gt, "assign_max_iou", device);
+  const at::Tensor anchors = anchors_in.to(at::kFloat);
   const int64_t a = anchors.size(0);
 
   AssignResult result;
   if (truth.boxes.size(0) == 0 || a == 0) {
-    result.matched_gt = at::full({a}, kBackground, at::kLong);
+    result.matched_gt = at::full({a}, kBackground, at::dtype(at::kLong).device(device));
   } else {
     const at::Tensor iou = anchors::box_iou(truth.boxes, anchors);  // [G, A]
     auto [best_iou, best_gt] = iou.max(0);

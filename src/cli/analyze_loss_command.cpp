@@ -20,6 +20,7 @@
 #include "config/config_io.h"
 #include "report/loss_analysis_report.h"
 #include "train/checkpoint.h"
+#include "train/device.h"
 #include "train/from_config.h"
 
 namespace focaldet::cli {
@@ -61,10 +62,12 @@ void run_analyze_loss(const AnalyzeLossArgs& args) {
                                            ": analyze-loss needs a sigmoid classifier (focal, ce, "
                                            "alpha_ce or ohem), not softmax_focal");
   train::apply_threads(c);
+  const torch::Device device = train::run_device(c);  // run.device; "cuda" is cuda:0
+  train::make_current(device);
   // Boxes as training sanitises them: the anchors are assigned as the losses assign them.
   const auto data = train::read_split(c, args.split, /*for_training=*/true, args.max_images);
   auto detector = train::make_detector(c, static_cast<int64_t>(data->categories.size()),
-                                       /*load_weights=*/false);
+                                       /*load_weights=*/false, device);
   const train::TrainState state =
       train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
   const std::string out =

@@ -11,6 +11,7 @@
 #include "eval/eval_report.h"
 #include "eval/results_json.h"
 #include "train/checkpoint.h"
+#include "train/device.h"
 #include "train/evaluate_split.h"
 #include "train/from_config.h"
 
@@ -24,10 +25,12 @@ std::string run_dir_of_checkpoint(const std::string& checkpoint) {
 void run_eval_checkpoint(const EvalCheckpointArgs& args) {
   const config::Config c = config::load_config(args.config, args.overrides);
   const int threads = train::apply_threads(c);
+  const torch::Device device = train::run_device(c);  // run.device; "cuda" is cuda:0
+  train::make_current(device);
   const std::string split = args.split.empty() ? c.eval.split : args.split;
   const auto gt = train::read_split(c, split, /*for_training=*/false);
   auto detector = train::make_detector(c, static_cast<int64_t>(gt->categories.size()),
-                                       /*load_weights=*/false);
+                                       /*load_weights=*/false, device);
   const train::TrainState state = train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
   spdlog::info("evaluating {} (iteration {}) on the {} split: {} images", args.checkpoint,
                state.iteration, split, gt->images.size());

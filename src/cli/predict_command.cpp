@@ -21,6 +21,7 @@
 #include "infer/coco_results.h"
 #include "infer/draw.h"
 #include "train/checkpoint.h"
+#include "train/device.h"
 #include "train/from_config.h"
 
 namespace focaldet::cli {
@@ -65,6 +66,8 @@ std::vector<fs::path> list_images(const std::vector<std::string>& inputs) {
 void run_predict(const PredictArgs& args) {
   const config::Config c = config::load_config(args.config, args.overrides);
   train::apply_threads(c);
+  const torch::Device device = train::run_device(c);  // run.device; "cuda" is cuda:0
+  train::make_current(device);
   // Class names and ids come from the training json (its images need not be here).
   const data::CocoDataset classes = data::read_coco(train::split_path(c, "train"));
   std::vector<std::string> names;
@@ -74,7 +77,7 @@ void run_predict(const PredictArgs& args) {
     }
   }
   auto detector = train::make_detector(c, static_cast<int64_t>(names.size()),
-                                       /*load_weights=*/false);
+                                       /*load_weights=*/false, device);
   train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
   detector->model()->eval();
   const data::LoaderOptions loader = train::eval_loader_options(c);
@@ -99,8 +102,9 @@ void run_predict(const PredictArgs& args) {
     const std::vector<infer::Detections> dets = detector->detect(batch);
     std::vector<eval::Detection> coco = infer::to_coco_results(
         dets[0], image_id, classes.contiguous_to_category, /*flipped=*/false, bgr.cols);
-    const std::vector<int64_t> labels(dets[0].labels.data_ptr<int64_t>(),
-                                      dets[0].labels.data_ptr<int64_t>() + dets[0].labels.numel());
+    const at::Tensor label_tensor = dets[0].labels.to(at::kCPU, at::kLong).contiguous();
+    const std::vector<int64_t> labels(label_tensor.data_ptr<int64_t>(),
+                                      label_tensor.data_ptr<int64_t>() + label_tensor.numel());
     infer::draw_detections(bgr, coco, labels, names, args.draw_thresh);
     std::vector<uchar> encoded;
     const std::string out_name = images[i].stem().string() + ".jpg";

@@ -16,6 +16,11 @@ struct RunConfig {
   std::string output_dir = "runs";
   uint64_t seed = 0;             // everything random derives from it: same seed, same run
   int threads = 0;               // intra-op threads for LibTorch; 0: all cores
+  // Where the model, the batches, the assignment and the losses live: cpu | cuda | cuda:N.
+  // cuda is cuda:LOCAL_RANK under data-parallel training (each rank its own GPU), cuda:0 for
+  // one process; cuda:N is for one process. Needs a CUDA LibTorch and a visible GPU (an error
+  // naming this key otherwise). On cuda, dist.backend auto is nccl (in a build with NCCL).
+  std::string device = "cpu";
 };
 
 // One split of a COCO dataset: its annotation json (and images under data.image_root).

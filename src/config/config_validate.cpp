@@ -16,6 +16,20 @@ namespace {
 namespace fs = std::filesystem;
 using detail::format_double;
 
+// "cpu", "cuda" or "cuda:N" with N a GPU index (decimal digits, no sign).
+bool is_device_name(const std::string& name) {
+  if (name == "cpu" || name == "cuda") return true;
+  const std::string prefix = "cuda:";
+  if (name.size() <= prefix.size() || name.size() > prefix.size() + 3 ||
+      name.compare(0, prefix.size(), prefix) != 0) {
+    return false;
+  }
+  for (size_t i = prefix.size(); i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+  }
+  return true;
+}
+
 class Checker {
  public:
   explicit Checker(const Config& config) : config_(config) {}
@@ -94,6 +108,10 @@ void check_run_and_data(const Config& c, Checker& k) {
           "run.name", "must be a plain folder name, got '" + name + "'");
   k.check(!c.run.output_dir.empty(), "run.output_dir", "must not be empty");
   k.at_least("run.threads", c.run.threads, 0);
+  // Only the spelling here; whether this LibTorch and machine have that GPU is checked when the
+  // device is made (train/device.h), with this key's line.
+  k.check(is_device_name(c.run.device), "run.device",
+          "must be cpu, cuda or cuda:N (N a GPU index), got '" + c.run.device + "'");
 
   k.folder("data.image_root", c.data.image_root, "the folder the images are in");
   k.file("data.train", c.data.train, "the COCO instances json to train on");

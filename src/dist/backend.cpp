@@ -28,8 +28,8 @@ Backend select_backend(const std::string& requested, bool training_on_cuda, bool
   }
   if (!training_on_cuda) {
     why += std::string(why.empty() ? "" : ", and ") +
-           "this run trains on the CPU, while NCCL reduces CUDA tensors (focaldet's trainer has "
-           "no CUDA device path yet; see docs/distributed.md)";
+           "this run trains on the CPU, while NCCL reduces CUDA tensors (run.device: cuda trains "
+           "on the GPUs)";
   }
   check(why.empty(), key + "nccl cannot be used: " + why +
                          ". Use gloo, or auto (nccl where it "

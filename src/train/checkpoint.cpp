@@ -1,7 +1,10 @@
 #include "train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <caffe2/serialize/inline_container.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -264,17 +267,81 @@ void check_records(const std::string& bytes, std::istream& archive, const std::s
   }
 }
 
+// --- Devices: a checkpoint holds CPU tensors and loads onto the model's device ---
+
+// Where the model lives: its first parameter's (or buffer's) device; the CPU for an empty one.
+torch::Device device_of(const torch::nn::Module& model) {
+  for (const auto& p : model.parameters()) return p.device();
+  for (const auto& b : model.buffers()) return b.device();
+  return torch::kCPU;
+}
+
+torch::Tensor on_cpu(const torch::Tensor& t) {
+  return t.defined() ? t.detach().to(torch::kCPU).requires_grad_(t.requires_grad()) : t;
+}
+
+// Module::save with every tensor copied to the CPU (itself when it is there), in Module::save's
+// order and layout: a checkpoint written on a GPU loads on any machine, and one written on the
+// CPU is what Module::save writes.
+void save_module(const torch::nn::Module& module, torch::serialize::OutputArchive& archive) {
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) {
+    archive.write(p.key(), on_cpu(p.value()));
+  }
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) {
+    archive.write(b.key(), on_cpu(b.value()), /*is_buffer=*/true);
+  }
+  for (const auto& child : module.named_children()) {
+    if (!child.value()->is_serializable()) continue;
+    torch::serialize::OutputArchive child_archive(archive.compilation_unit());
+    save_module(*child.value(), child_archive);
+    archive.write(child.key(), child_archive);
+  }
+}
+
+// Optimizer::save with the state's tensors (SGD's momentum buffers, AdamW's moments) copied to
+// the CPU: copies are swapped in for the call and the optimizer's own state back after it.
+void save_optimizer(const torch::optim::Optimizer& optimizer,
+                    torch::serialize::OutputArchive& archive) {
+  using State = std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+  State copies;
+  for (const auto& [key, state] : optimizer.state()) {
+    std::unique_ptr<torch::optim::OptimizerParamState> copy = state->clone();
+    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(copy.get())) {
+      sgd->momentum_buffer(on_cpu(sgd->momentum_buffer()));
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(copy.get())) {
+      adamw->exp_avg(on_cpu(adamw->exp_avg()));
+      adamw->exp_avg_sq(on_cpu(adamw->exp_avg_sq()));
+      adamw->max_exp_avg_sq(on_cpu(adamw->max_exp_avg_sq()));
+    } else {
+      throw Error(
+          "checkpoint: cannot copy the state of this optimizer to the CPU (only sgd and "
+          "adamw are known)");
+    }
+    copies.emplace(key, std::move(copy));
+  }
+  // The state is the optimizer's, not ours to change: it is swapped back before returning.
+  State& state = const_cast<torch::optim::Optimizer&>(optimizer).state();
+  state.swap(copies);
+  try {
+    optimizer.save(archive);
+  } catch (...) {
+    state.swap(copies);
+    throw;
+  }
+  state.swap(copies);
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
                      const torch::optim::Optimizer* optimizer, const TrainState& state) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive;
-  model.save(model_archive);
+  save_module(model, model_archive);
   archive.write("model", model_archive);
   if (optimizer != nullptr) {
     torch::serialize::OutputArchive optimizer_archive;
-    optimizer->save(optimizer_archive);
+    save_optimizer(*optimizer, optimizer_archive);
     archive.write("optimizer", optimizer_archive);
   }
   archive.write("iteration", scalar(state.iteration));
@@ -291,6 +358,12 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
                               torch::kFloat64)
                     .slice(0, 0, static_cast<int64_t>(state.log_window.size())));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  // A CUDA model's device has its own generator (nothing in training draws from it today; kept
+  // so that a resume restores every random state there is).
+  const torch::Device device = device_of(model);
+  if (device.is_cuda()) {
+    archive.write("rng_cuda", at::globalContext().defaultGenerator(device).get_state());
+  }
   std::ostringstream bytes;
   archive.save_to(bytes);
   write_file_atomic(path, bytes.str());
@@ -306,8 +379,11 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
     check_records(bytes, stream, path);
     stream.clear();
     stream.seekg(0);
+    // Every tensor onto the model's device (the CPU tensors a checkpoint holds, or a GPU's from
+    // elsewhere): Module::load then replaces each parameter's data in place.
+    const torch::Device device = device_of(model);
     torch::serialize::InputArchive archive;
-    archive.load_from(stream);
+    archive.load_from(stream, device);
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     // Module::load replaces each tensor, shape and all: a checkpoint of another architecture
@@ -342,13 +418,18 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
     check(s.world_size >= 1 && s.batch_in_epoch >= 0 && s.iteration >= 0,
           path + ": not a usable focaldet checkpoint: its training position is invalid");
     if (archive.try_read("log_window", window)) {
-      window = window.contiguous();
+      window = window.to(torch::kCPU).contiguous();
       s.log_window.assign(window.data_ptr<double>(), window.data_ptr<double>() + window.numel());
     }
     torch::Tensor rng;
     archive.read("rng", rng);
     at::Generator generator = at::detail::getDefaultCPUGenerator();
-    generator.set_state(rng);
+    generator.set_state(rng.to(torch::kCPU));
+    torch::Tensor rng_cuda;  // written from a CUDA model; a CPU run has no use for it
+    if (device.is_cuda() && archive.try_read("rng_cuda", rng_cuda)) {
+      at::Generator cuda_generator = at::globalContext().defaultGenerator(device);
+      cuda_generator.set_state(rng_cuda.to(torch::kCPU));
+    }
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {

@@ -46,6 +46,20 @@ void add_scaled(loss::LossBreakdown& into, const loss::LossBreakdown& b, double 
   into.num_ignored += b.num_ignored;
 }
 
+// The batch's tensors on `device`; `batch` itself when they are there (the CPU: no copy).
+const data::Batch& on_device(const data::Batch& batch, const torch::Device& device,
+                             data::Batch& moved) {
+  if (batch.images.device() == device) return batch;
+  moved = batch;
+  moved.images = batch.images.to(device);
+  for (auto* tensors : {&moved.boxes, &moved.labels, &moved.crowd_boxes}) {
+    for (at::Tensor& t : *tensors) {
+      if (t.defined()) t = t.to(device);
+    }
+  }
+  return moved;
+}
+
 PositiveRows cat_rows(const std::vector<PositiveRows>& rows) {
   std::vector<at::Tensor> d, a, g;
   for (const auto& r : rows) {
@@ -96,6 +110,12 @@ Detector::Detector(const DetectorOptions& options)
   model_ = model::RetinaNet(m);
 }
 
+void Detector::to(const torch::Device& device) {
+  if (device == device_) return;  // a new detector on the CPU stays untouched
+  model_->to(device);
+  device_ = device;
+}
+
 at::Tensor AssignedOutputs::targets() const {
   std::vector<at::Tensor> labels;
   labels.reserve(assigned.size());
@@ -103,7 +123,9 @@ at::Tensor AssignedOutputs::targets() const {
   return at::stack(labels);
 }
 
-AssignedOutputs Detector::forward_assigned(const data::Batch& batch) {
+AssignedOutputs Detector::forward_assigned(const data::Batch& batch_in) {
+  data::Batch moved;
+  const data::Batch& batch = on_device(batch_in, device_, moved);
   const int64_t images = batch.size();
   check(images > 0, "detector: empty batch");
   AssignedOutputs result;
@@ -127,9 +149,10 @@ AssignedOutputs Detector::forward_assigned(const data::Batch& batch) {
   return result;
 }
 
-TrainLosses Detector::losses(const data::Batch& batch,
-                             const std::function<double(double)>& sum_over_ranks,
-                             int ranks) {
+TrainLosses Detector::losses(const data::Batch& batch_in,
+                             const std::function<double(double)>& sum_over_ranks, int ranks) {
+  data::Batch moved;
+  const data::Batch& batch = on_device(batch_in, device_, moved);
   const AssignedOutputs a = forward_assigned(batch);
   const model::RetinaNetOutput& out = a.out;
   const int64_t images = batch.size();
@@ -174,8 +197,10 @@ TrainLosses Detector::losses(const data::Batch& batch,
   return result;
 }
 
-std::vector<infer::Detections> Detector::detect(const data::Batch& batch) {
+std::vector<infer::Detections> Detector::detect(const data::Batch& batch_in) {
   torch::NoGradGuard no_grad;
+  data::Batch moved;
+  const data::Batch& batch = on_device(batch_in, device_, moved);
   const model::RetinaNetOutput out = model_->forward(batch.images);
   const std::vector<anchors::Size2> feature_sizes(out.feature_sizes.begin(),
                                                   out.feature_sizes.end());

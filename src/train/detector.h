@@ -86,9 +86,16 @@ class Detector {
   // Under the caller's grad mode and the model's train/eval mode.
   AssignedOutputs forward_assigned(const data::Batch& batch);
 
-  // Inference under no-grad: detections per image in original image pixels (flips of the batch
-  // are not undone here: infer::to_coco_results does that).
+  // Inference under no-grad: detections per image in original image pixels, on device() (flips
+  // of the batch are not undone here: infer::to_coco_results does that).
   std::vector<infer::Detections> detect(const data::Batch& batch);
+
+  // Moves the model to `device` (run.device); losses(), forward_assigned() and detect() then
+  // move each batch's images and targets there, so the anchors, the assignment and the losses
+  // are computed there too. A new Detector is on the CPU. Call it before an optimizer takes the
+  // parameters: Module::to keeps each parameter's identity, not an optimizer's state.
+  void to(const torch::Device& device);
+  const torch::Device& device() const { return device_; }
 
   model::RetinaNet& model() { return model_; }
   const DetectorOptions& options() const { return options_; }
@@ -102,6 +109,7 @@ class Detector {
   model::RetinaNet model_{nullptr};
   anchors::AnchorGenerator anchor_generator_;
   loss::LossNormalizer normalizer_;
+  torch::Device device_ = torch::kCPU;
 };
 
 // "max_iou" | "atss", "smooth_l1" | "l1" | "giou", "num_pos" | "ema" | "per_image".

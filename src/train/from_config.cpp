@@ -173,7 +173,7 @@ std::shared_ptr<const data::CocoDataset> read_split(const config::Config& c,
 }
 
 std::unique_ptr<Detector> make_detector(const config::Config& c, int64_t num_classes,
-                                        bool load_weights) {
+                                        bool load_weights, const torch::Device& device) {
   auto detector = std::make_unique<Detector>(detector_options(c, num_classes));
   if (load_weights && !c.model.weights.empty()) {
     model::WeightImportOptions w;
@@ -182,6 +182,7 @@ std::unique_ptr<Detector> make_detector(const config::Config& c, int64_t num_cla
     w.skip_prefixes = {"head.classification_head.cls_logits."};
     model::load_weights(*detector->model(), c.model.weights, w);
   }
+  detector->to(device);
   return detector;
 }
 

@@ -34,9 +34,12 @@ std::shared_ptr<const data::CocoDataset> read_split(const config::Config& config
                                                     int max_images = 0);
 
 // Builds the detector for `num_classes`, with model.weights loaded when set and load_weights
-// (a checkpoint about to be loaded replaces them anyway).
+// (a checkpoint about to be loaded replaces them anyway), on `device` (run_device(config),
+// train/device.h). The weights are initialised on the CPU and then moved, so a seed gives the
+// same initial model on every device.
 std::unique_ptr<Detector> make_detector(const config::Config& config, int64_t num_classes,
-                                        bool load_weights = true);
+                                        bool load_weights = true,
+                                        const torch::Device& device = torch::kCPU);
 
 // LibTorch intra-op threads: run.threads, or every core when 0.
 int apply_threads(const config::Config& config);

@@ -33,7 +33,8 @@ struct LogSummary {
   double img_per_s = 0;
   double images = 0;  // images per step (the global batch: batch_size x data-parallel ranks)
   double data_time = 0;             // mean seconds a step waited for data
-  double peak_mem_mb = 0;           // the process's peak resident memory
+  double peak_mem_mb = 0;           // the process's peak resident memory (the trainer puts the
+                                    // GPU allocator's peak here on CUDA: train/device.h)
   double time = 0;                  // training seconds since the run started
 };
 

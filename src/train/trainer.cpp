@@ -20,6 +20,7 @@
 #include "train/checkpoint.h"
 #include "train/console.h"
 #include "train/data_parallel.h"
+#include "train/device.h"
 #include "train/evaluate_split.h"
 #include "train/from_config.h"
 #include "train/metrics_log.h"
@@ -182,6 +183,21 @@ void prepare_new_run_dir(const RunFiles& files) {
   check(!ec, files.checkpoints + ": cannot create: " + ec.message());
 }
 
+// focaldet's Gloo reduces CPU tensors (Distributed::device()): ranks that train on GPUs need
+// NCCL. One process needs no reduction at all.
+void check_ranks_can_reduce(const config::Config& c, bool on_cuda, const dist::DistEnv& env,
+                            dist::Backend backend) {
+  if (!on_cuda || !env.distributed() || backend != dist::Backend::gloo) return;
+  throw Error(config::where(c, "run.device") + ": run.device: " + c.run.device + " trains " +
+              std::to_string(env.world_size) + " ranks on GPUs, but dist.backend " +
+              c.dist.backend + " (" + config::where(c, "dist.backend") +
+              ") gives Gloo, which focaldet runs on CPU tensors" +
+              (dist::built_with_nccl() ? std::string()
+                                       : std::string(" (this focaldet was built without NCCL: "
+                                                     "cmake -DFOCALDET_CUDA=ON)")) +
+              ". Use dist.backend auto or nccl in a build with NCCL, or run.device: cpu");
+}
+
 }  // namespace
 
 std::string default_run_dir(const config::Config& c) {
@@ -202,6 +218,11 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
 
   // Everything that can reject the input comes before the run dir is made.
   const int threads = apply_threads(c);
+  // The device (run.device) depends on this process's place among data-parallel ranks: "cuda"
+  // is cuda:LOCAL_RANK. A GPU it cannot use is a config error, before anything is read.
+  const dist::DistEnv env = dist::read_dist_env();
+  const torch::Device device = run_device(c, env.local_rank, env.world_size);
+  make_current(device);
   torch::manual_seed(c.run.seed);
   const auto train_set = read_split(c, "train", /*for_training=*/true);
   const auto num_classes = static_cast<int64_t>(train_set->categories.size());
@@ -211,7 +232,9 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     check(val_set->contiguous_to_category == train_set->contiguous_to_category,
           c.data.val + ": its categories differ from the train split's (" + c.data.train + ")");
   }
-  std::unique_ptr<Detector> detector = make_detector(c, num_classes, /*load_weights=*/!args.resume);
+  // On the device before the optimizer takes its parameters and before the backend is chosen.
+  std::unique_ptr<Detector> detector =
+      make_detector(c, num_classes, /*load_weights=*/!args.resume, device);
   detector->model()->train();
   std::vector<torch::Tensor> parameters;
   for (const auto& p : detector->model()->parameters()) {
@@ -223,12 +246,12 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   // epoch, padded so that all take the same number of steps.
   dist::DistOptions dist_options;
   dist_options.timeout_seconds = c.dist.timeout_seconds;
-  // dist.backend: NCCL only where the model is on CUDA (it is on the CPU until the trainer
-  // has a CUDA device path: docs/distributed.md).
+  // dist.backend: NCCL only where the model is on CUDA (run.device: cuda), in a build with it.
   const bool on_cuda = !parameters.empty() && parameters[0].is_cuda();
   dist_options.backend =
       dist::select_backend(c.dist.backend, on_cuda, config::where(c, "dist.backend"));
-  dist::Distributed dist(dist::read_dist_env(), dist_options);
+  check_ranks_can_reduce(c, on_cuda, env, dist_options.backend);
+  dist::Distributed dist(env, dist_options);
   const int world = dist.world_size();
   ScheduleOptions schedule = schedule_options(c);
   if (c.dist.lr_scaling == "linear") schedule.base_lr *= world;
@@ -521,7 +544,8 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
           (budget.total_iters() > 0 ? "/" + std::to_string(budget.total_iters()) : "") +
           " ep " + std::to_string(state.epoch) + " | eta " + format_duration(eta) + " | ";
       if (state.iteration % c.train.log_every == 0) {
-        const LogSummary s = window.summary(state.iteration, state.epoch, lr, state.elapsed_seconds);
+        LogSummary s = window.summary(state.iteration, state.epoch, lr, state.elapsed_seconds);
+        if (!device.is_cpu()) s.peak_mem_mb = peak_memory_mb(device);  // the GPU's allocator
         append(files.metrics, to_json(s));
         console.step(where_line +
                      format("loss %.4f (cls %.4f box %.4f) | easy-neg %.1f%% of cls",

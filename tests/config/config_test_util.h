@@ -43,6 +43,7 @@ inline void expect_same_config(const Config& a, const Config& b) {
   FOCALDET_EXPECT_FIELD(run.output_dir);
   FOCALDET_EXPECT_FIELD(run.seed);
   FOCALDET_EXPECT_FIELD(run.threads);
+  FOCALDET_EXPECT_FIELD(run.device);
   FOCALDET_EXPECT_FIELD(data.image_root);
   FOCALDET_EXPECT_FIELD(data.train);
   FOCALDET_EXPECT_FIELD(data.val);

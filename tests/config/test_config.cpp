@@ -89,6 +89,34 @@ TEST_F(ConfigTest, KeysUseTheStructFieldNamesInEverySection) {
   EXPECT_EQ(c.run.threads, 2);
 }
 
+// run.device: the CPU unless a config names a GPU. Whether that GPU can be used is the
+// trainer's question (train/device.h, tests/train); here, only what may be written.
+TEST_F(ConfigTest, RunDeviceIsCpuByDefaultAndTakesCudaOrCudaN) {
+  EXPECT_EQ(load(kMinimal).run.device, "cpu");
+  EXPECT_EQ(load(std::string(kMinimal) + "run:\n  device: cuda\n").run.device, "cuda");
+  EXPECT_EQ(load(std::string(kMinimal) + "run:\n  device: cuda:1\n").run.device, "cuda:1");
+  EXPECT_EQ(load(kMinimal, {"run.device=cuda:12"}).run.device, "cuda:12");
+  EXPECT_EQ(load(std::string(kMinimal) + "run:\n  device: cuda\n", {"run.device=cpu"}).run.device,
+            "cpu");
+  EXPECT_NE(to_yaml(load(kMinimal)).find("device: cpu"), std::string::npos);
+}
+
+TEST_F(ConfigTest, RunDeviceOtherThanCpuCudaOrCudaNNamesItsLine) {
+  for (const std::string bad : {"gpu", "CUDA", "cuda:", "cuda:-1", "cuda:x", "cuda:1:2", "cuda 0",
+                                "mps", "cuda:1234", ""}) {
+    const std::string message = error_of(std::string(kMinimal) + "run:\n  device: '" + bad + "'\n");
+    EXPECT_NE(message.find("x.yaml:7: run.device: must be cpu, cuda or cuda:N (N a GPU index), "
+                           "got '" +
+                           bad + "'"),
+              std::string::npos)
+        << bad << ": " << message;
+  }
+  const std::string set = error_of(kMinimal, {"run.device=gpu"});
+  EXPECT_NE(set.find("--set run.device=gpu: run.device: must be cpu, cuda or cuda:N"),
+            std::string::npos)
+      << set;
+}
+
 TEST_F(ConfigTest, IntegersWrittenAsExactFloatsAreAccepted) {
   const Config c = load(
       "data: {image_root: data/images, train: data/train.json}\n"
@@ -275,7 +303,7 @@ TEST(ConfigValidate, GroupNormGroupsMustDivideTheChannels) {
 TEST_F(ConfigTest, ToYamlReadsBackToAnEqualConfig) {
   // Every key differs from its default, so a key to_yaml left out would show.
   Config c = load(
-      "run: {name: full, output_dir: out_runs, seed: 42, threads: 3}\n"
+      "run: {name: full, output_dir: out_runs, seed: 42, threads: 3, device: 'cuda:1'}\n"
       "data: {image_root: data/images, train: data/train.json, val: data/val.json,\n"
       "       test: data/test.json, num_classes: 4, num_workers: 1, shorter_sides: [480, 512],\n"
       "       max_size: 1000, hflip_prob: 0.25, vflip_prob: 0.5, pad_divisor: 64,\n"

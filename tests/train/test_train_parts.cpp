@@ -1,6 +1,11 @@
 // The trainer's small parts, against hand-computed values: the LR schedule, the log window's
-// means and shares, the repair of a run's jsonl files on resume, and checkpoints of older runs.
+// means and shares, the repair of a run's jsonl files on resume, checkpoints of older runs and
+// their round trip, and the device path (run.device) as far as a machine without a GPU shows it.
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/cuda.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/serialize/output-archive.h>
 #include <unistd.h>
@@ -8,13 +13,19 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
+#include "config/config_io.h"
 #include "support/temp_dir.h"
 #include "train/checkpoint.h"
+#include "train/detector.h"
+#include "train/device.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
+#include "train/optimizer.h"
 
 namespace fs = std::filesystem;
 using namespace focaldet::train;
@@ -235,4 +246,261 @@ TEST(Checkpoint, RefusesARenamedRecordNamingTheFile) {
           << e.what();
     }
   }
+}
+
+// A checkpoint holds the model's parameters and buffers, its children's, and the optimizer's
+// state (written as CPU copies, checkpoint.cpp): loading them into fresh objects gives a model
+// and an optimizer whose next step is the same as the originals'. Without the moments (AdamW)
+// or the momentum (SGD) the next step would differ; without the buffers, the outputs.
+TEST(Checkpoint, RoundTripsParametersBuffersAndOptimizerState) {
+  for (const std::string name : {"sgd", "adamw"}) {
+    focaldet::test::TempDir tmp;
+    const auto make = [](uint64_t seed) {
+      torch::manual_seed(seed);
+      return torch::nn::Sequential(torch::nn::Linear(3, 4), torch::nn::BatchNorm1d(4),
+                                   torch::nn::Linear(4, 2));
+    };
+    OptimizerOptions o;
+    o.name = name;
+    o.lr = 0.05;
+    torch::nn::Sequential a = make(1);
+    auto opt_a = make_optimizer(a->parameters(), o);
+    torch::manual_seed(2);
+    const torch::Tensor x = torch::randn({8, 3});
+    const auto step = [&x](torch::nn::Sequential& m, torch::optim::Optimizer& opt) {
+      opt.zero_grad();
+      m->forward(x).pow(2).sum().backward();
+      opt.step();
+    };
+    for (int i = 0; i < 3; ++i) step(a, *opt_a);
+    TrainState state;
+    state.iteration = 3;
+    save_checkpoint(tmp / "a.pt", *a, opt_a.get(), state);
+
+    torch::nn::Sequential b = make(7);  // other weights, zero statistics, no optimizer state
+    auto opt_b = make_optimizer(b->parameters(), o);
+    EXPECT_EQ(load_checkpoint(tmp / "a.pt", *b, opt_b.get()).iteration, 3);
+    const auto expect_same = [&](const char* when) {
+      const auto pa = a->named_parameters(), pb = b->named_parameters();
+      for (const auto& p : pa) {
+        EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << name << " " << when << " " << p.key();
+      }
+      const auto ba = a->named_buffers(), bb = b->named_buffers();
+      ASSERT_EQ(ba.size(), 3u);  // running_mean, running_var, num_batches_tracked
+      for (const auto& t : ba) {
+        EXPECT_TRUE(torch::equal(t.value(), bb[t.key()])) << name << " " << when << " " << t.key();
+      }
+    };
+    expect_same("after loading");
+    step(a, *opt_a);
+    step(b, *opt_b);
+    expect_same("after one more step");
+  }
+}
+
+// --- run.device (train/device.h): a config choosing the CPU or a GPU ---
+
+namespace {
+
+// A valid config over a stub dataset (5 lines), then `extra` from line 6.
+focaldet::config::Config device_config(const focaldet::test::TempDir& dir,
+                                       const std::string& extra) {
+  fs::create_directories(dir.path() / "data" / "images");
+  dir.write("data/train.json", "{}");
+  return focaldet::config::parse_config(
+      "data:\n  image_root: data/images\n  train: data/train.json\ntrain:\n  max_iters: 10\n" +
+          extra,
+      "x.yaml", dir.str());
+}
+
+std::string device_error(const focaldet::config::Config& c, int local_rank, int world_size,
+                         int cuda_devices) {
+  try {
+    resolve_device(c, local_rank, world_size, cuda_devices);
+  } catch (const focaldet::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for " << c.run.device;
+  return "";
+}
+
+}  // namespace
+
+TEST(Device, CpuIsTheDefaultAndNeedsNoGpu) {
+  focaldet::test::TempDir dir;
+  EXPECT_EQ(run_device(device_config(dir, "")), torch::Device(torch::kCPU));
+  EXPECT_EQ(resolve_device(device_config(dir, "run:\n  device: cpu\n"), /*local_rank=*/1,
+                           /*world_size=*/2, /*cuda_devices=*/0),
+            torch::Device(torch::kCPU));
+}
+
+// On this machine (Debian's CPU-only LibTorch) asking for a GPU is a config error naming the
+// key's line, from the same call the trainer, eval and predict make before anything is written.
+TEST(Device, CudaWithoutAVisibleGpuIsAnErrorNamingTheLine) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is visible here";
+  focaldet::test::TempDir dir;
+  for (const std::string device : {"cuda", "cuda:0"}) {
+    const auto c = device_config(dir, "run:\n  device: " + device + "\n");
+    try {
+      run_device(c);
+      ADD_FAILURE() << device << ": no error";
+    } catch (const focaldet::Error& e) {
+      const std::string m = e.what();
+      EXPECT_EQ(m.rfind("x.yaml:7: run.device: " + device + ": CUDA cannot be used: ", 0), 0u) << m;
+      EXPECT_NE(m.find("no CUDA device"), std::string::npos) << m;
+      EXPECT_NE(m.find("Use cpu"), std::string::npos) << m;
+    }
+  }
+}
+
+// "cuda" is each data-parallel rank's own GPU (cuda:LOCAL_RANK), as NCCL needs; "cuda:N" is one
+// GPU for one process. Checked against a pretend count of visible GPUs.
+TEST(Device, CudaIsTheRanksOwnGpuAndCudaNIsOneProcesssGpu) {
+  focaldet::test::TempDir dir;
+  const auto cuda = device_config(dir, "run:\n  device: cuda\n");
+  EXPECT_EQ(resolve_device(cuda, 0, 1, 1), torch::Device(torch::kCUDA, 0));
+  EXPECT_EQ(resolve_device(cuda, 1, 4, 2), torch::Device(torch::kCUDA, 1));
+  const auto one = device_config(dir, "run:\n  device: cuda:1\n");
+  EXPECT_EQ(resolve_device(one, 0, 1, 2), torch::Device(torch::kCUDA, 1));
+
+  std::string e = device_error(cuda, /*local_rank=*/2, /*world_size=*/3, /*cuda_devices=*/2);
+  EXPECT_EQ(e.rfind("x.yaml:7: run.device: cuda: this is rank 2 on its machine (LOCAL_RANK) but 2 "
+                    "CUDA device(s) are visible",
+                    0),
+            0u)
+      << e;
+  e = device_error(one, 0, 1, /*cuda_devices=*/1);
+  EXPECT_EQ(e,
+            "x.yaml:7: run.device: cuda:1: no such GPU: 1 CUDA device(s) are visible (cuda:0 "
+            "to cuda:0)");
+  e = device_error(one, 0, /*world_size=*/2, /*cuda_devices=*/2);
+  EXPECT_EQ(e.rfind("x.yaml:7: run.device: cuda:1 names one GPU, but this run has 2 "
+                    "data-parallel ranks",
+                    0),
+            0u)
+      << e;
+  e = device_error(cuda, 0, 1, /*cuda_devices=*/0);
+  EXPECT_NE(e.find("CUDA cannot be used"), std::string::npos) << e;
+  // A Config built in code skips validate(): the same spelling rule holds.
+  focaldet::config::Config odd = cuda;
+  odd.run.device = "cuda:x";
+  EXPECT_NE(device_error(odd, 0, 1, 2).find("must be cpu, cuda or cuda:N"), std::string::npos);
+}
+
+// --- The loss on other devices: the detector's tensor-op path ---
+
+namespace {
+
+DetectorOptions small_detector(bool fused) {
+  DetectorOptions o;
+  o.model.backbone.depth = 18;
+  o.model.backbone.norm = focaldet::model::NormKind::kFrozenBatchNorm;
+  o.model.fpn_channels = 32;
+  o.model.head.num_convs = 1;
+  o.model.head.channels = 32;
+  o.model.head.num_classes = 3;
+  o.cls.fused = fused;
+  return o;
+}
+
+// Whether the autograd graph behind `t` holds the fused kernel's function (its node's name).
+bool runs_fused_kernel(const torch::Tensor& t) {
+  std::vector<torch::autograd::Node*> todo = {t.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  while (!todo.empty()) {
+    torch::autograd::Node* node = todo.back();
+    todo.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    if (node->name().find("SigmoidFocalFunction") != std::string::npos) return true;
+    for (const auto& edge : node->next_edges()) todo.push_back(edge.function.get());
+  }
+  return false;
+}
+
+focaldet::data::Batch two_images() {
+  torch::manual_seed(3);
+  focaldet::data::Batch b;
+  b.images = torch::randn({2, 3, 128, 128});
+  b.boxes = {torch::tensor({{10.f, 12.f, 60.f, 70.f}, {70.f, 20.f, 120.f, 50.f}}),
+             torch::tensor({{30.f, 30.f, 94.f, 100.f}})};
+  b.labels = {torch::tensor({0, 2}, torch::kLong), torch::tensor({1}, torch::kLong)};
+  b.crowd_boxes = {torch::zeros({0, 4}), torch::tensor({{0.f, 90.f, 40.f, 127.f}})};
+  b.image_ids = {1, 2};
+  b.scales = {1.0, 1.0};
+  b.original_sizes = {{128, 128}, {128, 128}};
+  b.image_sizes = {{128, 128}, {128, 128}};
+  b.flipped = {false, false};
+  return b;
+}
+
+}  // namespace
+
+// On CUDA the sigmoid losses run as tensor ops (the fused kernel is CPU code): the detector's
+// losses, their breakdown and every parameter's gradient on that path equal the fused path's,
+// for each sigmoid loss. The head's class biases are spread so that there are hard negatives
+// and confident positives, not only the prior's p = 0.01 everywhere.
+TEST(Detector, TensorOpLossPathGivesTheFusedLossesAndGradients) {
+  for (const auto kind : {focaldet::loss::ClsLossKind::Focal, focaldet::loss::ClsLossKind::CE,
+                          focaldet::loss::ClsLossKind::OHEM}) {
+    std::vector<TrainLosses> losses;
+    std::vector<std::vector<torch::Tensor>> grads;
+    for (const bool fused : {true, false}) {
+      DetectorOptions o = small_detector(fused);
+      o.cls.kind = kind;
+      torch::manual_seed(11);
+      Detector d(o);
+      {
+        torch::NoGradGuard no_grad;
+        for (auto& p : d.model()->named_parameters()) {
+          if (p.key().find("cls_logits.bias") != std::string::npos) p.value().uniform_(-4, 1);
+        }
+      }
+      losses.push_back(d.losses(two_images()));
+      // The option reaches the loss (else this would compare the fused path with itself).
+      EXPECT_EQ(runs_fused_kernel(losses.back().total), fused);
+      losses.back().total.backward();
+      grads.emplace_back();
+      for (const auto& p : d.model()->parameters()) {
+        if (p.requires_grad()) grads.back().push_back(p.grad().clone());
+      }
+    }
+    const std::string name = focaldet::loss::to_string(kind);
+    const TrainLosses& f = losses[0];
+    const TrainLosses& t = losses[1];
+    ASSERT_GT(f.num_pos, 0) << name;
+    ASSERT_GT(f.breakdown.num_neg_hard, 0) << name;
+    // float32 sums of ~25k terms in another order and another exp/log: 1e-5 relative.
+    EXPECT_NEAR(t.cls, f.cls, 1e-5 * std::abs(f.cls)) << name;
+    EXPECT_EQ(t.box, f.box) << name;  // the box loss does not depend on the path
+    EXPECT_NEAR(t.breakdown.loss_pos, f.breakdown.loss_pos, 1e-5 * std::abs(f.cls)) << name;
+    EXPECT_NEAR(t.breakdown.loss_neg_hard, f.breakdown.loss_neg_hard, 1e-5 * std::abs(f.cls))
+        << name;
+    EXPECT_NEAR(t.breakdown.loss_neg_easy, f.breakdown.loss_neg_easy, 1e-5 * std::abs(f.cls))
+        << name;
+    EXPECT_EQ(t.breakdown.num_pos, f.breakdown.num_pos) << name;
+    EXPECT_EQ(t.breakdown.num_neg_hard, f.breakdown.num_neg_hard) << name;
+    EXPECT_EQ(t.breakdown.num_neg_easy, f.breakdown.num_neg_easy) << name;
+    EXPECT_EQ(t.breakdown.num_ignored, f.breakdown.num_ignored) << name;
+    ASSERT_EQ(grads[0].size(), grads[1].size());
+    double worst = 0;
+    for (size_t i = 0; i < grads[0].size(); ++i) {
+      const double scale = grads[0][i].abs().max().item<double>();
+      const double diff = (grads[1][i] - grads[0][i]).abs().max().item<double>();
+      worst = std::max(worst, scale > 0 ? diff / scale : diff);
+    }
+    // Relative to each tensor's largest gradient: the same float32 reasoning.
+    EXPECT_LT(worst, 1e-4) << name;
+  }
+}
+
+// A detector stays where it was built until moved; to(CPU) on a CPU detector changes nothing.
+TEST(Detector, StartsOnTheCpuAndToTheCpuChangesNothing) {
+  torch::manual_seed(11);
+  Detector d(small_detector(true));
+  EXPECT_TRUE(d.device().is_cpu());
+  const torch::Tensor w = d.model()->parameters()[0];
+  const void* data = w.data_ptr();
+  d.to(torch::kCPU);
+  EXPECT_EQ(d.model()->parameters()[0].data_ptr(), data);
+  EXPECT_TRUE(d.device().is_cpu());
 }

@@ -2,6 +2,7 @@
 // breakdown for every loss type, resuming after SIGKILL at several moments (one of them in the
 // middle of writing a checkpoint) with the same losses step for step, SIGTERM, and bad input.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -56,6 +57,65 @@ TEST(TrainRun, WritesTheRunDirectory) {
             0)
       << out;
   EXPECT_FALSE(has_temp_files(run));
+}
+
+// run.device: cpu spelled out is the default: the same run, step for step (the device path
+// adds nothing on the CPU: no copy of the model or of a batch).
+TEST(TrainRun, DeviceCpuIsTheDefaultRunStepForStep) {
+  TempDir tmp;
+  std::string out;
+  ASSERT_EQ(run_focaldet(train_args(tmp.str() + "/default", "--set train.max_iters=6"), &out), 0)
+      << out;
+  ASSERT_EQ(run_focaldet(train_args(tmp.str() + "/cpu",
+                                    "--set train.max_iters=6 --set "
+                                    "run.device=cpu"),
+                         &out),
+            0)
+      << out;
+  const auto want = read_jsonl(tmp.str() + "/default/metrics.jsonl");
+  ASSERT_EQ(want.size(), 3u);
+  expect_same_losses(read_jsonl(tmp.str() + "/cpu/metrics.jsonl"), want);
+  std::ifstream config(tmp.str() + "/cpu/config.yaml");
+  const std::string text((std::istreambuf_iterator<char>(config)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("device: cpu"), std::string::npos);
+}
+
+// run.device: cuda where no GPU is visible (Debian's CPU-only LibTorch): exit 2 with the key's
+// file:line, before the run directory exists; eval and predict check the same way.
+TEST(TrainRun, CudaWithoutAGpuExitsTwoNamingTheLineBeforeTheRunDir) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is visible here";
+  TempDir tmp;
+  const std::string path = tmp.str() + "/gpu.yaml";
+  std::ofstream(path) << "base: " << fs::absolute("configs/smoke.yaml").string()
+                      << "\nrun:\n  device: cuda\n";
+  const std::string run = tmp.str() + "/run";
+  std::string out;
+  EXPECT_EQ(run_focaldet("train " + path + " --run-dir " + run, &out), 2) << out;
+  EXPECT_NE(out.find("gpu.yaml:3: run.device: cuda: CUDA cannot be used: this process sees no "
+                     "CUDA device"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(run));
+  out.clear();
+  EXPECT_EQ(run_focaldet("train configs/smoke.yaml --set run.device=cuda:0 --run-dir " + run, &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("--set run.device=cuda:0: run.device: cuda:0: CUDA cannot be used"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(run));
+  // Before the checkpoint is read: a missing one is not what is reported.
+  for (const std::string command :
+       {"eval " + path + " --checkpoint " + tmp.str() + "/none.pt",
+        "predict " + path + " --checkpoint " + tmp.str() + "/none.pt data/bccd/JPEGImages --out " +
+            tmp.str() + "/preds"}) {
+    out.clear();
+    EXPECT_EQ(run_focaldet(command, &out), 2) << command << ": " << out;
+    EXPECT_NE(out.find("gpu.yaml:3: run.device: cuda: CUDA cannot be used"), std::string::npos)
+        << command << ": " << out;
+  }
+  EXPECT_FALSE(fs::exists(tmp.str() + "/preds"));
 }
 
 // Acceptance: in every metrics.jsonl line the breakdown parts sum to loss_cls, for each loss.

@@ -2,7 +2,10 @@
 # Compiles the NCCL side of distributed training (issue 11, acceptance 4) on a machine without a
 # CUDA LibTorch: every translation unit of focaldet_dist (src/dist/*.cpp) as a -DFOCALDET_CUDA=ON
 # build compiles it (FOCALDET_WITH_NCCL, and USE_C10D_NCCL as a CUDA LibTorch's targets define),
-# with -fsyntax-only: nothing is linked, since Debian's LibTorch has no libtorch_cuda.
+# and the trainer's CUDA-only branch (src/train/device.cpp with FOCALDET_WITH_CUDA: the CUDA
+# caching allocator's peak memory), with -fsyntax-only: nothing is linked, since Debian's
+# LibTorch has no libtorch_cuda. The rest of the device path (run.device) is device-generic
+# and compiles in every build.
 #
 # What it needs: the c10d NCCL and c10/ATen CUDA headers (Debian's libtorch-dev installs them)
 # and a CUDA toolkit's include folder with cuda_runtime.h and nccl.h ($CUDA_HOME/include,
@@ -36,8 +39,8 @@ if [[ ! -f $build/compile_commands.json ]]; then
     -DCMAKE_BUILD_TYPE=Release > /dev/null
 fi
 
-nccl_flags=(-DFOCALDET_WITH_NCCL -DUSE_C10D_NCCL -DC10_CUDA_NO_CMAKE_CONFIGURE_FILE
-            -I"$cuda_include")
+nccl_flags=(-DFOCALDET_WITH_NCCL -DFOCALDET_WITH_CUDA -DUSE_C10D_NCCL
+            -DC10_CUDA_NO_CMAKE_CONFIGURE_FILE -I"$cuda_include")
 # shellcheck disable=SC2206
 extra=(${CXX_FLAGS_EXTRA:-})
 
@@ -48,7 +51,7 @@ import json, os, shlex, sys
 entries = json.load(open(sys.argv[1]))
 root = os.path.realpath(sys.argv[2])
 wanted = sorted(os.path.join(root, "src/dist", f) for f in os.listdir(os.path.join(root, "src/dist"))
-                if f.endswith(".cpp"))
+                if f.endswith(".cpp")) + [os.path.join(root, "src/train/device.cpp")]
 by_file = {os.path.realpath(os.path.join(e["directory"], e["file"])): e for e in entries}
 for path in wanted:
     e = by_file.get(path)
@@ -80,13 +83,18 @@ while IFS=$'\x1f' read -r directory file argline; do
     echo "FAIL  ${file#"$root"/}"
     failed=$((failed + 1))
   fi
-  # The NCCL branch must really be in what was compiled (not skipped by a missing define).
-  if [[ $file == */src/dist/distributed.cpp ]]; then
+  # The CUDA branches must really be in what was compiled (not skipped by a missing define).
+  branch=""
+  case $file in
+    */src/dist/distributed.cpp) branch="make_intrusive<c10d::ProcessGroupNCCL>" what="ProcessGroupNCCL" ;;
+    */src/train/device.cpp) branch="allocator::getDeviceStats(device.index())" what="CUDA allocator" ;;
+  esac
+  if [[ -n $branch ]]; then
     if (cd "$directory" && "${args[@]}" "${nccl_flags[@]}" "${extra[@]}" -E "$file") |
-        grep "make_intrusive<c10d::ProcessGroupNCCL>" > /dev/null; then
-      echo "ok    ${file#"$root"/}: its ProcessGroupNCCL branch was compiled"
+        grep -F "$branch" > /dev/null; then
+      echo "ok    ${file#"$root"/}: its $what branch was compiled"
     else
-      echo "FAIL  ${file#"$root"/}: the ProcessGroupNCCL branch was not compiled"
+      echo "FAIL  ${file#"$root"/}: the $what branch was not compiled"
       failed=$((failed + 1))
     fi
   fi
@@ -96,4 +104,4 @@ if (( failed > 0 )); then
   echo "check_nccl_compile: $failed check(s) of $count unit(s) failed (flags: ${nccl_flags[*]})"
   exit 1
 fi
-echo "check_nccl_compile: all $count units of src/dist compile with NCCL (${nccl_flags[*]})"
+echo "check_nccl_compile: all $count units (src/dist, src/train/device.cpp) compile with NCCL and CUDA (${nccl_flags[*]})"

@@ -50,8 +50,9 @@ at::Tensor run(const at::Tensor& boxes_in, const at::Tensor& scores_in, const at
   check(scores_in.dim() == 1 && scores_in.size(0) == boxes_in.size(0),
         std::string(fn) + ": scores must be [N] with N = " + std::to_string(boxes_in.size(0)) +
             ", got " + c10::str(scores_in.sizes()));
-  if (boxes_in.size(0) == 0) return at::empty({0}, at::kLong);
+  // The kept indices live where the boxes do (an index on another device cannot index them).
   const at::Device device = boxes_in.device();
+  if (boxes_in.size(0) == 0) return at::empty({0}, at::dtype(at::kLong).device(device));
   const at::Tensor boxes = boxes_in.to(at::kCPU).contiguous();
   const at::Tensor scores = scores_in.to(at::kCPU).contiguous();
   at::Tensor cls;

@@ -74,6 +74,19 @@ TEST(Nms, EmptyInputGivesEmptyOutput) {
   EXPECT_EQ(nms(at::zeros({0, 4}), at::zeros({0}), 0.5).numel(), 0);
 }
 
+// The kept indices are on the boxes' device even when there are none (an image without a
+// score above the threshold on a CUDA model: postprocess indexes the boxes with them). The
+// meta device stands in for a GPU on a machine without one; a non-empty input would need data.
+TEST(Nms, EmptyInputGivesIndicesOnTheBoxesDevice) {
+  const auto meta = at::TensorOptions().device(at::kMeta);
+  const at::Tensor keep = nms(at::zeros({0, 4}, meta), at::zeros({0}, meta), 0.5);
+  EXPECT_EQ(keep.device(), at::Device(at::kMeta));
+  EXPECT_EQ(keep.scalar_type(), at::kLong);
+  const at::Tensor kept = batched_nms(at::zeros({0, 4}, meta), at::zeros({0}, meta),
+                                      at::zeros({0}, meta.dtype(at::kLong)), 0.5);
+  EXPECT_EQ(kept.device(), at::Device(at::kMeta));
+}
+
 TEST(Postprocess, RejectsNonPositiveLimits) {
   const at::Tensor logits = at::zeros({1, 9, 2}), deltas = at::zeros({1, 9, 4});
   const at::Tensor anchors = at::zeros({9, 4});

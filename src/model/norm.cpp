@@ -43,9 +43,8 @@ ConvNorm::ConvNorm(torch::nn::Conv2d conv, torch::nn::AnyModule norm, bool winog
   const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
   const bool three_by_three = (*o.kernel_size())[0] == 3 && (*o.kernel_size())[1] == 3 &&
                               (*o.stride())[0] == 1 && (*o.stride())[1] == 1 &&
-                              (*padding)[0] == 1 && (*padding)[1] == 1 &&
-                              (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1 &&
-                              o.groups() == 1;
+                              (*padding)[0] == 1 && (*padding)[1] == 1 && (*o.dilation())[0] == 1 &&
+                              (*o.dilation())[1] == 1 && o.groups() == 1;
   winograd_ = winograd && three_by_three && winograd_training_available();
   if (norm_.is_empty()) return;
   frozen_ = norm_.ptr()->as<FrozenBatchNorm2dImpl>();
@@ -116,8 +115,9 @@ torch::Tensor ConvNorm::forward(const torch::Tensor& x) {
     const auto [scale, shift] = frozen_->scale_shift();
     return conv(x, conv_->weight * scale.view({-1, 1, 1, 1}), shift);
   }
-  if (blocked && winograd_) {
-    // oneDNN's Winograd on the dense map: its transformed weight is kept across passes.
+  if (blocked && winograd_ &&
+      winograd_pays(x.size(0), x.size(1), conv_->weight.size(0), x.size(2), x.size(3), false)) {
+    // Winograd on the dense map: its transformed weight is kept across passes.
     refresh(false);
     return winograd_inference_.forward(x.to_dense(), weight_, bias_, generation_).to_mkldnn();
   }

@@ -25,8 +25,8 @@ torch::nn::Conv2d head_conv(int64_t in, int64_t out, bool bias) {
 // Conv2dNormActivation, so the names are conv.i.0.weight, conv.i.1.weight. `runners` gets a
 // runner per conv for blocked inputs (none with GroupNorm, which runs dense only).
 torch::nn::ModuleList tower(const HeadOptions& o, std::vector<ConvNorm>* runners,
-                           std::vector<torch::nn::Conv2d>* convs,
-                           std::vector<torch::nn::GroupNorm>* norms) {
+                            std::vector<torch::nn::Conv2d>* convs,
+                            std::vector<torch::nn::GroupNorm>* norms) {
   torch::nn::ModuleList seq;
   for (int64_t i = 0; i < o.num_convs; ++i) {
     torch::nn::Sequential block;
@@ -105,7 +105,13 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
       box.push_back(std::move(b));
       continue;
     }
-    if (f.is_mkldnn()) {
+    // A Winograd tower on the dense map: in training, and in inference where the head has no
+    // oneDNN Winograd (a blocked map pays a round trip when the GEMM path takes its shape).
+    const bool winograd =
+        winograd_training_ && f.scalar_type() == at::kFloat && f.device().is_cpu() &&
+        (!f.is_mkldnn() ||
+         winograd_pays(f.size(0), f.size(1), f.size(1), f.size(2), f.size(3), false));
+    if (f.is_mkldnn() && !winograd) {
       check(!options_.group_norm, "head: a blocked (mkldnn) input needs a head without GroupNorm");
       const torch::Tensor c = run_tower_blocked(cls_convs_, f);
       const torch::Tensor b = run_tower_blocked(box_convs_, f);
@@ -113,8 +119,7 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
       box.push_back(to_rows(bbox_reg_run_.forward(b).to_dense(), 4));
       continue;
     }
-    if (winograd_training_ && at::GradMode::is_enabled() && f.scalar_type() == at::kFloat &&
-        f.device().is_cpu()) {
+    if (winograd) {
       auto run = [](const std::vector<torch::nn::Conv2d>& tower,
                     std::vector<torch::nn::GroupNorm>& norms, const torch::nn::Conv2d& out,
                     torch::Tensor x) {
@@ -125,9 +130,10 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
         }
         return winograd_conv2d(x, out->weight, out->bias);
       };
-      cls.push_back(to_rows(run(cls_tower_convs_, cls_tower_norms_, cls_logits_, f),
+      const torch::Tensor dense = f.is_mkldnn() ? f.to_dense() : f;
+      cls.push_back(to_rows(run(cls_tower_convs_, cls_tower_norms_, cls_logits_, dense),
                             options_.num_classes));
-      box.push_back(to_rows(run(box_tower_convs_, box_tower_norms_, bbox_reg_, f), 4));
+      box.push_back(to_rows(run(box_tower_convs_, box_tower_norms_, bbox_reg_, dense), 4));
       continue;
     }
     const torch::Tensor c = run_tower(cls_tower_, f);

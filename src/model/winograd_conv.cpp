@@ -3,30 +3,63 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#include "common/error.h"
-
-#ifdef FOCALDET_HAVE_ONEDNN
-#include <oneapi/dnnl/dnnl.hpp>
-
-#include <map>
 #include <memory>
 #include <mutex>
+
+#include "common/error.h"
+#include "model/gemm_winograd.h"
+
+#ifdef FOCALDET_HAVE_ONEDNN
+#include <map>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 #include <vector>
 #endif
 
 namespace focaldet::model {
 
+namespace {
+bool onednn_available();
+at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+// WinogradInference on the GEMM path: the weight transformed once per generation.
+template <class Impl>
+at::Tensor gemm_inference(Impl& impl, const at::Tensor& x, const at::Tensor& weight,
+                          const at::Tensor& bias, uint64_t generation) {
+  if (!gemm_winograd::pays(x.size(0), x.size(1), weight.size(0), x.size(2), x.size(3), false)) {
+    return at::conv2d(x, weight, bias, 1, 1);
+  }
+  at::Tensor u;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    if (!impl.u.defined() || impl.u_generation != generation) {
+      impl.u = gemm_winograd::transform_weight(weight.contiguous());
+      impl.u_generation = generation;
+    }
+    u = impl.u;
+  }
+  return gemm_winograd::forward(x, u, bias);
+}
+
+}  // namespace
+
 #ifndef FOCALDET_HAVE_ONEDNN
 
-bool winograd_training_available() { return false; }
-at::Tensor winograd_conv2d(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+namespace {
+bool onednn_available() { return false; }
+at::Tensor onednn_conv2d(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   throw Error("winograd_conv2d: this build has no oneDNN");
 }
-struct WinogradInference::Impl {};
-at::Tensor WinogradInference::forward(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                      uint64_t) {
-  throw Error("WinogradInference: this build has no oneDNN");
+}  // namespace
+struct WinogradInference::Impl {
+  std::mutex mu;
+  at::Tensor u;  // the transformed weight
+  uint64_t u_generation = 0;
+};
+
+at::Tensor WinogradInference::forward(const at::Tensor& x, const at::Tensor& weight,
+                                      const at::Tensor& bias, uint64_t generation) {
+  if (!impl_) impl_ = std::make_shared<Impl>();
+  return gemm_inference(*impl_, x, weight, bias, generation);
 }
 
 #else
@@ -51,7 +84,7 @@ struct Primitives {
 struct Engine {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   std::mutex mu;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>, std::shared_ptr<Primitives>>
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>, std::shared_ptr<Primitives> >
       cache;
 
   std::shared_ptr<Primitives> get(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w) {
@@ -82,8 +115,7 @@ Engine& engine() {
 }
 
 memory nchw(const at::Tensor& t, const dnnl::engine& eng) {
-  return memory({{t.size(0), t.size(1), t.size(2), t.size(3)}, kF32, Tag::nchw}, eng,
-                t.data_ptr());
+  return memory({{t.size(0), t.size(1), t.size(2), t.size(3)}, kF32, Tag::nchw}, eng, t.data_ptr());
 }
 memory oihw(const at::Tensor& t, const dnnl::engine& eng) {
   return memory({{t.size(0), t.size(1), 3, 3}, kF32, Tag::oihw}, eng, t.data_ptr());
@@ -120,8 +152,11 @@ struct WinogradCore {
     memory wei = in_layout(oihw(weight, e.eng), p->fwd_pd.weights_desc(), s);
     memory bias_mem({{o}, kF32, Tag::x}, e.eng, bias.data_ptr());
     memory y_user = nchw(y, e.eng);
-    memory dst = p->fwd_pd.dst_desc() == y_user.get_desc() ? y_user : memory(p->fwd_pd.dst_desc(), e.eng);
-    p->fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias_mem},
+    memory dst =
+        p->fwd_pd.dst_desc() == y_user.get_desc() ? y_user : memory(p->fwd_pd.dst_desc(), e.eng);
+    p->fwd.execute(s, {{DNNL_ARG_SRC, src},
+                       {DNNL_ARG_WEIGHTS, wei},
+                       {DNNL_ARG_BIAS, bias_mem},
                        {DNNL_ARG_DST, dst}});
     store(dst, y_user, s);
     s.wait();
@@ -150,8 +185,9 @@ struct WinogradCore {
       memory diff_src = p->bwd_data_pd.diff_src_desc() == gx_user.get_desc()
                             ? gx_user
                             : memory(p->bwd_data_pd.diff_src_desc(), e.eng);
-      p->bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, wei},
-                              {DNNL_ARG_DIFF_SRC, diff_src}});
+      p->bwd_data.execute(
+          s,
+          {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, diff_src}});
       store(diff_src, gx_user, s);
     }
     const bool want_bias = bias_grad && ctx->needs_input_grad(2);
@@ -165,7 +201,8 @@ struct WinogradCore {
                             ? gw_user
                             : memory(p->bwd_weights_pd.diff_weights_desc(), e.eng);
       memory diff_bias({{o}, kF32, Tag::x}, e.eng, gb.data_ptr());
-      p->bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst},
+      p->bwd_weights.execute(s, {{DNNL_ARG_SRC, src},
+                                 {DNNL_ARG_DIFF_DST, diff_dst},
                                  {DNNL_ARG_DIFF_WEIGHTS, diff_wei},
                                  {DNNL_ARG_DIFF_BIAS, diff_bias}});
       store(diff_wei, gw_user, s);
@@ -215,11 +252,14 @@ struct WinogradInference::Impl {
   // The transformed weights by layout: oneDNN picks Winograd's weight blocking from the map
   // size, but only a few blockings occur, so images of many sizes share a handful of copies.
   std::vector<memory> weights;
+  at::Tensor u;  // the GEMM path's transformed weight (a CPU without oneDNN's Winograd)
+  uint64_t u_generation = 0;
 };
 
 at::Tensor WinogradInference::forward(const at::Tensor& x_in, const at::Tensor& weight_in,
                                       const at::Tensor& bias_in, uint64_t generation) {
   if (!impl_) impl_ = std::make_shared<Impl>();
+  if (!onednn_available()) return gemm_inference(*impl_, x_in, weight_in, bias_in, generation);
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor bias = bias_in.contiguous();
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = weight.size(0);
@@ -258,14 +298,18 @@ at::Tensor WinogradInference::forward(const at::Tensor& x_in, const at::Tensor& 
   memory bias_mem({{o}, kF32, Tag::x}, e.eng, bias.data_ptr());
   memory y_user = nchw(y, e.eng);
   memory dst = p.pd.dst_desc() == y_user.get_desc() ? y_user : memory(p.pd.dst_desc(), e.eng);
-  p.conv.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights},
-                     {DNNL_ARG_BIAS, bias_mem}, {DNNL_ARG_DST, dst}});
+  p.conv.execute(s, {{DNNL_ARG_SRC, src},
+                     {DNNL_ARG_WEIGHTS, p.weights},
+                     {DNNL_ARG_BIAS, bias_mem},
+                     {DNNL_ARG_DST, dst}});
   store(dst, y_user, s);
   s.wait();
   return y;
 }
 
-bool winograd_training_available() {
+namespace {
+
+bool onednn_available() {
   static const bool ok = [] {
     try {
       (void)engine().get(1, 32, 32, 16, 16);
@@ -277,6 +321,21 @@ bool winograd_training_available() {
   return ok;
 }
 
+at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  return bias.defined() ? WinogradConv::apply(x, weight, bias)
+                        : WinogradConvNoBias::apply(x, weight);
+}
+
+}  // namespace
+
+#endif
+
+bool winograd_training_available() { return true; }  // the GEMM path runs on any CPU
+
+bool winograd_pays(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool backward) {
+  return onednn_available() || gemm_winograd::pays(n, c, o, h, w, backward);
+}
+
 at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   check(x.dim() == 4 && weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 &&
             weight.size(1) == x.size(1) &&
@@ -284,10 +343,14 @@ at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& weight, const 
         "winograd_conv2d: x [N, C, H, W], weight [O, C, 3, 3] and bias [O] (or none) required");
   check(x.scalar_type() == at::kFloat && x.device().is_cpu() && !x.is_mkldnn(),
         "winograd_conv2d: dense float CPU tensors only");
-  return bias.defined() ? WinogradConv::apply(x, weight, bias)
-                        : WinogradConvNoBias::apply(x, weight);
+  if (onednn_available()) return onednn_conv2d(x, weight, bias);
+  const bool backward =
+      at::GradMode::is_enabled() &&
+      (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  if (gemm_winograd::pays(x.size(0), x.size(1), weight.size(0), x.size(2), x.size(3), backward)) {
+    return gemm_winograd::conv2d(x, weight, bias);
+  }
+  return at::conv2d(x, weight, bias, 1, 1);
 }
-
-#endif
 
 }  // namespace focaldet::model

@@ -5,7 +5,10 @@
 // and outputs are ordinary dense NCHW tensors (oneDNN's blocked layouts live only inside a
 // call), and autograd sees one node per conv with the gradients of x, weight and bias.
 // Results differ from at::conv2d by float rounding (~1e-6 relative: the transforms round
-// differently). Float CPU tensors only; available() says whether this build and CPU have it.
+// differently). Float CPU tensors only.
+// Where oneDNN has no Winograd kernel (a CPU without AVX-512, or a build without libdnnl-dev),
+// the same calls run model::gemm_winograd (F(4x4, 3x3) as transforms and BLAS products, ~1e-5
+// relative) on the shapes where that pays, and the direct convolution on the others.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -13,8 +16,14 @@
 
 namespace focaldet::model {
 
-// Whether oneDNN's Winograd forward and backward primitives exist here (checked once).
+// Whether winograd_conv2d has a Winograd algorithm here: always (oneDNN's where the CPU has
+// it, else the GEMM path); kept as the switch callers test.
 bool winograd_training_available();
+
+// Whether a conv of this shape runs on a Winograd algorithm here (oneDNN's: every shape; the
+// GEMM path: gemm_winograd::pays, `backward` for a conv that will be differentiated), so a
+// caller holding a blocked map knows a dense round trip buys something.
+bool winograd_pays(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool backward);
 
 // conv2d(x, weight, bias, stride 1, padding 1) for x [N, C, H, W], weight [O, C, 3, 3], bias [O]
 // or undefined (no bias).

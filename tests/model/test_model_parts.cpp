@@ -13,12 +13,13 @@
 #include <string>
 
 #include "common/error.h"
+#include "model/gemm_winograd.h"
 #include "model/norm.h"
 #include "model/retinanet.h"
 #include "model/retinanet_head.h"
+#include "model/weight_import.h"
 #include "model/winograd_conv.h"
 #include "model/winograd_head.h"
-#include "model/weight_import.h"
 #include "support/oracle.h"
 
 namespace focaldet::model {
@@ -81,8 +82,8 @@ TEST(RetinaNet, BlockedInferenceMatchesDenseAndFollowsWeightChanges) {
     const RetinaNetOutput a = blocked->forward(x), b = dense->forward(x);
     ASSERT_EQ(a.cls_logits.sizes(), b.cls_logits.sizes()) << when;
     EXPECT_FALSE(a.cls_logits.is_mkldnn()) << when;
-    for (const auto& [got, want] : {std::pair{a.cls_logits, b.cls_logits},
-                                    std::pair{a.box_deltas, b.box_deltas}}) {
+    for (const auto& [got, want] :
+         {std::pair{a.cls_logits, b.cls_logits}, std::pair{a.box_deltas, b.box_deltas}}) {
       const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
       EXPECT_LT(err, 1e-5) << when;
     }
@@ -183,8 +184,8 @@ TEST(RetinaNetHead, WinogradInferenceMatchesTheDirectConvolution) {
     const HeadOutput a = winograd->forward(blocked), b = direct->forward(dense);
     ASSERT_EQ(a.cls_logits.sizes(), b.cls_logits.sizes()) << when;
     ASSERT_EQ(a.box_deltas.sizes(), b.box_deltas.sizes()) << when;
-    for (const auto& [got, want] : {std::pair{a.cls_logits, b.cls_logits},
-                                    std::pair{a.box_deltas, b.box_deltas}}) {
+    for (const auto& [got, want] :
+         {std::pair{a.cls_logits, b.cls_logits}, std::pair{a.box_deltas, b.box_deltas}}) {
       const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
       EXPECT_LT(err, 1e-5) << when;
       EXPECT_GT(want.abs().max().item<double>(), 0.1) << when;
@@ -214,8 +215,7 @@ TEST(WinogradConv, MatchesConv2dAndItsGradients) {
   const at::Tensor wd = w.detach().to(at::kDouble).requires_grad_();
   const at::Tensor bd = b.detach().to(at::kDouble).requires_grad_();
   const at::Tensor want = at::conv2d(xd, wd, bd, 1, 1);
-  const auto want_grads =
-      torch::autograd::grad({want}, {xd, wd, bd}, {upstream.to(at::kDouble)});
+  const auto want_grads = torch::autograd::grad({want}, {xd, wd, bd}, {upstream.to(at::kDouble)});
   auto rel = [](const at::Tensor& a, const at::Tensor& ref) {
     return ((a.to(at::kDouble) - ref).abs().max() / ref.abs().max()).item<double>();
   };
@@ -289,8 +289,8 @@ TEST(ConvNorm, WinogradConvBeforeATrainedBatchNormMatchesTheDirectConv) {
 
 TEST(ConvNorm, WinogradFoldedFrozenBatchNormMatchesConvThenNorm) {
   if (!winograd_training_available()) GTEST_SKIP() << "no oneDNN Winograd here";
-  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(16, 24, 3).stride(1).padding(1).bias(false));
-  FrozenBatchNorm2d bn(24);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(64, 64, 3).stride(1).padding(1).bias(false));
+  FrozenBatchNorm2d bn(64);
   {
     torch::NoGradGuard no_grad;
     for (auto& b : bn->named_buffers()) {
@@ -299,8 +299,8 @@ TEST(ConvNorm, WinogradFoldedFrozenBatchNormMatchesConvThenNorm) {
     }
   }
   ConvNorm winograd(conv, torch::nn::AnyModule(bn), /*winograd=*/true);
-  const at::Tensor x = torch::randn({2, 16, 10, 14}).requires_grad_();
-  const at::Tensor upstream = torch::randn({2, 24, 10, 14});
+  const at::Tensor x = torch::randn({2, 64, 20, 28}).requires_grad_();
+  const at::Tensor upstream = torch::randn({2, 64, 20, 28});
   const at::Tensor want = bn->forward(conv->forward(x));
   const auto want_grads = torch::autograd::grad({want}, {x, conv->weight}, {upstream});
   const at::Tensor got = winograd.forward(x);
@@ -308,9 +308,11 @@ TEST(ConvNorm, WinogradFoldedFrozenBatchNormMatchesConvThenNorm) {
   auto rel = [](const at::Tensor& a, const at::Tensor& ref) {
     return ((a - ref).abs().max() / ref.abs().max()).item<double>();
   };
-  EXPECT_LT(rel(got, want), 1e-5);
-  EXPECT_LT(rel(got_grads[0], want_grads[0]), 1e-5) << "d/dx";
-  EXPECT_LT(rel(got_grads[1], want_grads[1]), 1e-5) << "d/dw";
+  // 64 channels on a 20x28 map: a shape on which the GEMM path runs where oneDNN's Winograd
+  // does not (F(4x4, 3x3) in float: ~1e-5 of the largest value).
+  EXPECT_LT(rel(got, want), 3e-5);
+  EXPECT_LT(rel(got_grads[0], want_grads[0]), 3e-5) << "d/dx";
+  EXPECT_LT(rel(got_grads[1], want_grads[1]), 3e-5) << "d/dw";
   // The grad function is Winograd's, not conv2d's: the path under test really ran.
   EXPECT_EQ(got.grad_fn()->name().find("Convolution"), std::string::npos) << got.grad_fn()->name();
 }
@@ -529,6 +531,87 @@ TEST(RetinaNet, BackwardReachesHeadAndTrainableBackbone) {
     }
     EXPECT_FALSE(params["backbone.body.layer1.0.conv1.weight"].grad().defined());  // frozen
   }
+}
+
+}  // namespace
+}  // namespace focaldet::model
+
+namespace focaldet::model {
+namespace {
+
+// The GEMM path (model::gemm_winograd) against a double-precision conv2d, on shapes with
+// partial tiles at every border, batches, tiny maps and no bias; F(4x4, 3x3) in float rounds
+// to ~1e-5 of the largest output.
+TEST(GemmWinograd, MatchesConv2dAndItsGradientsInDoublePrecision) {
+  struct Shape {
+    int64_t n, c, h, w, o;
+    bool bias;
+  };
+  for (const Shape s : {Shape{2, 16, 13, 22, 24, true}, Shape{1, 8, 4, 4, 8, false},
+                        Shape{3, 5, 1, 7, 6, true}, Shape{1, 64, 17, 9, 70, false}}) {
+    const std::string where = std::to_string(s.n) + "x" + std::to_string(s.c) + "x" +
+                              std::to_string(s.h) + "x" + std::to_string(s.w) + "->" +
+                              std::to_string(s.o);
+    const at::Tensor x = torch::randn({s.n, s.c, s.h, s.w}).requires_grad_();
+    const at::Tensor w = (torch::randn({s.o, s.c, 3, 3}) / std::sqrt(9.0 * s.c)).requires_grad_();
+    const at::Tensor b = s.bias ? torch::randn({s.o}).requires_grad_() : at::Tensor();
+    const at::Tensor upstream = torch::randn({s.n, s.o, s.h, s.w});
+    const at::Tensor got = gemm_winograd::conv2d(x, w, b);
+    EXPECT_NE(got.grad_fn()->name().find("gemm_winograd"), std::string::npos)
+        << got.grad_fn()->name();
+    std::vector<at::Tensor> inputs = {x, w};
+    if (s.bias) inputs.push_back(b);
+    const auto got_grads = torch::autograd::grad({got}, inputs, {upstream});
+    std::vector<at::Tensor> ref_inputs;
+    for (const at::Tensor& t : inputs) {
+      ref_inputs.push_back(t.detach().to(at::kDouble).requires_grad_());
+    }
+    const at::Tensor want =
+        at::conv2d(ref_inputs[0], ref_inputs[1], s.bias ? ref_inputs[2] : at::Tensor(), 1, 1);
+    const auto want_grads = torch::autograd::grad({want}, ref_inputs, {upstream.to(at::kDouble)});
+    auto rel = [](const at::Tensor& a, const at::Tensor& ref) {
+      return ((a.to(at::kDouble) - ref).abs().max() / ref.abs().max()).item<double>();
+    };
+    EXPECT_LT(rel(got, want), 3e-5) << where;
+    EXPECT_LT(rel(got_grads[0], want_grads[0]), 3e-5) << where << " d/dx";
+    EXPECT_LT(rel(got_grads[1], want_grads[1]), 3e-5) << where << " d/dw";
+    if (s.bias) EXPECT_LT(rel(got_grads[2], want_grads[2]), 1e-5) << where << " d/db";
+    // Inference from a transformed weight: the same numbers, no autograd.
+    torch::NoGradGuard no_grad;
+    const at::Tensor y = gemm_winograd::forward(x, gemm_winograd::transform_weight(w), b);
+    EXPECT_LT(rel(y, want), 3e-5) << where << " forward";
+  }
+}
+
+// Where oneDNN has no Winograd (this kind of CPU without AVX-512, or no libdnnl-dev),
+// winograd_conv2d takes the GEMM path on a shape where it pays and the direct conv elsewhere;
+// WinogradInference keeps the transformed weight per generation and follows a new one.
+TEST(GemmWinograd, DispatchAndInferenceCacheFollowTheWeight) {
+  const at::Tensor x = torch::randn({1, 128, 48, 48});
+  const at::Tensor w = torch::randn({64, 128, 3, 3}) * 0.05, b = torch::randn({64});
+  ASSERT_TRUE(gemm_winograd::pays(1, 64, 64, 48, 48, true));
+  ASSERT_FALSE(gemm_winograd::pays(1, 16, 64, 48, 48, true));
+  ASSERT_FALSE(gemm_winograd::pays(1, 64, 64, 8, 8, true));
+  ASSERT_TRUE(winograd_pays(1, 64, 64, 48, 48, true));
+  const at::Tensor xg = x.clone().requires_grad_();
+  const std::string name = winograd_conv2d(xg, w, b).grad_fn()->name();
+  if (WinogradHead::available()) {
+    EXPECT_EQ(name.find("gemm_winograd"), std::string::npos) << name;  // oneDNN's kernel
+  } else {
+    EXPECT_NE(name.find("gemm_winograd"), std::string::npos) << name;
+  }
+  torch::NoGradGuard no_grad;
+  auto rel = [](const at::Tensor& a, const at::Tensor& ref) {
+    return ((a - ref).abs().max() / ref.abs().max()).item<double>();
+  };
+  WinogradInference inference;
+  EXPECT_LT(rel(inference.forward(x, w, b, 1), at::conv2d(x, w, b, 1, 1)), 3e-5);
+  const at::Tensor w2 = w * -2 + 0.01;
+  EXPECT_LT(rel(inference.forward(x, w2, b, 2), at::conv2d(x, w2, b, 1, 1)), 3e-5);
+  ASSERT_TRUE(gemm_winograd::pays(1, 128, 64, 48, 48, false));
+  ASSERT_FALSE(gemm_winograd::pays(1, 128, 64, 6, 6, false));
+  const at::Tensor small = torch::randn({1, 128, 6, 6});  // direct conv: the GEMM does not pay
+  EXPECT_LT(rel(inference.forward(small, w2, b, 2), at::conv2d(small, w2, b, 1, 1)), 1e-5);
 }
 
 }  // namespace

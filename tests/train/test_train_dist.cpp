@@ -56,10 +56,13 @@ int run_shell(const std::string& command, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// Float32 sums over a batch split differently: equal to a few parts in 1e5 over 12 steps
-// (measured: at most 3.2e-5 relative).
+// Float32 sums over a batch split differently, and 12 training steps amplify the difference:
+// measured at most 3.2e-5 relative on an AVX-512 CPU, 2.5e-4 to 4e-4 on an AVX2 one (oneDNN's
+// direct convolution blocks a batch of 1 and one of 2 differently there). A data-parallel
+// mistake (a gradient summed instead of averaged doubles every step) moves the losses by far
+// more than 1e-3.
 void expect_close_losses(const std::vector<nlohmann::json>& got,
-                         const std::vector<nlohmann::json>& want, double tolerance = 1e-4) {
+                         const std::vector<nlohmann::json>& want, double tolerance = 1e-3) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i]["iter"], want[i]["iter"]);

@@ -10,6 +10,7 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include "model/gemm_winograd.h"
 #include "model/retinanet.h"
 
 namespace {
@@ -79,6 +80,46 @@ BENCHMARK(BM_RetinaNetR50Forward)
 BENCHMARK(BM_RetinaNetR50ForwardBackward)
     ->Arg(2)
     ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// One 3x3 stride-1 conv, direct (at::conv2d: oneDNN's direct kernel on this CPU) against the
+// GEMM Winograd path (model::gemm_winograd), forward or forward + backward (d/dx, d/dw, d/db),
+// 1 thread, on shapes of the head, backbone and FPN (N, C = O, H, W):
+//   build/bench/focaldet_bench --benchmark_filter=Conv3x3 --benchmark_repetitions=3
+constexpr int64_t kConvShapes[][4] = {{1, 256, 60, 80}, {1, 256, 30, 40}, {1, 256, 15, 20},
+                                      {1, 512, 15, 20}, {1, 128, 60, 80}, {1, 64, 120, 160},
+                                      {8, 128, 40, 54}, {8, 256, 10, 14}, {8, 512, 5, 7}};
+
+void BM_Conv3x3(benchmark::State& state) {
+  at::set_num_threads(1);
+  const bool winograd = state.range(0) == 1, backward = state.range(1) == 1;
+  const auto& s = kConvShapes[state.range(2)];
+  torch::manual_seed(0);
+  const at::Tensor x = torch::randn({s[0], s[1], s[2], s[3]}).requires_grad_(backward);
+  const at::Tensor w = (torch::randn({s[1], s[1], 3, 3}) * 0.02).requires_grad_(backward);
+  const at::Tensor b = torch::randn({s[1]}).requires_grad_(backward);
+  const at::Tensor u = focaldet::model::gemm_winograd::transform_weight(w.detach());
+  auto run = [&] {
+    if (!backward) {
+      torch::NoGradGuard no_grad;
+      return winograd ? focaldet::model::gemm_winograd::forward(x, u, b)
+                      : at::conv2d(x, w, b, 1, 1);
+    }
+    at::Tensor y =
+        winograd ? focaldet::model::gemm_winograd::conv2d(x, w, b) : at::conv2d(x, w, b, 1, 1);
+    y.backward(torch::ones_like(y));
+    return y;
+  };
+  run();
+  for (auto _ : state) benchmark::DoNotOptimize(run());
+  state.SetLabel(std::string(winograd ? "gemm_winograd" : "direct") +
+                 (backward ? " fwd+bwd " : " fwd ") + std::to_string(s[0]) + "x" +
+                 std::to_string(s[1]) + "x" + std::to_string(s[2]) + "x" + std::to_string(s[3]));
+}
+
+BENCHMARK(BM_Conv3x3)
+    ->ArgsProduct({{0, 1}, {0, 1}, benchmark::CreateDenseRange(0, 8, 1)})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

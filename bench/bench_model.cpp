@@ -85,14 +85,14 @@ BENCHMARK(BM_RetinaNetR50ForwardBackward)
 
 // One 3x3 stride-1 conv, direct (at::conv2d: oneDNN's direct kernel on this CPU) against the
 // GEMM Winograd path (model::gemm_winograd), forward or forward + backward (d/dx, d/dw, d/db),
-// 1 thread, on shapes of the head, backbone and FPN (N, C = O, H, W):
+// at 1 and 2 threads, on shapes of the head, backbone and FPN (N, C = O, H, W):
 //   build/bench/focaldet_bench --benchmark_filter=Conv3x3 --benchmark_repetitions=3
 constexpr int64_t kConvShapes[][4] = {{1, 256, 60, 80}, {1, 256, 30, 40}, {1, 256, 15, 20},
                                       {1, 512, 15, 20}, {1, 128, 60, 80}, {1, 64, 120, 160},
                                       {8, 128, 40, 54}, {8, 256, 10, 14}, {8, 512, 5, 7}};
 
 void BM_Conv3x3(benchmark::State& state) {
-  at::set_num_threads(1);
+  at::set_num_threads(static_cast<int>(state.range(3)));
   const bool winograd = state.range(0) == 1, backward = state.range(1) == 1;
   const auto& s = kConvShapes[state.range(2)];
   torch::manual_seed(0);
@@ -115,11 +115,12 @@ void BM_Conv3x3(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(run());
   state.SetLabel(std::string(winograd ? "gemm_winograd" : "direct") +
                  (backward ? " fwd+bwd " : " fwd ") + std::to_string(s[0]) + "x" +
-                 std::to_string(s[1]) + "x" + std::to_string(s[2]) + "x" + std::to_string(s[3]));
+                 std::to_string(s[1]) + "x" + std::to_string(s[2]) + "x" + std::to_string(s[3]) +
+                 " threads " + std::to_string(state.range(3)));
 }
 
 BENCHMARK(BM_Conv3x3)
-    ->ArgsProduct({{0, 1}, {0, 1}, benchmark::CreateDenseRange(0, 8, 1)})
+    ->ArgsProduct({{0, 1}, {0, 1}, benchmark::CreateDenseRange(0, 8, 1), {1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

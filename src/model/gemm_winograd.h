@@ -13,12 +13,12 @@
 
 namespace focaldet::model::gemm_winograd {
 
-// Whether this conv is faster on this path than oneDNN's direct one on an AVX2 CPU (measured
-// at 1 thread against at::conv2d, docs/benchmarks.md). Forward only (`backward` false):
-// 1.2-3.4x from 128 input channels and maps of 100 pixels and 16 tiles up; below, the products
-// are too thin. Training (`backward` true): the weight gradient's products have the tile count
-// as their inner size, so 1.1-2.9x from 64 channels and 64 tiles up, and as low as 0.3x on
-// small maps.
+// Whether this conv is faster on this path than oneDNN's direct one on an AVX2 CPU (BM_Conv3x3
+// in bench/bench_model.cpp, 2 threads, docs/benchmarks.md). Forward only (`backward` false):
+// 1.3-2.8x from 64 channels and 16 tiles of 4x4 outputs up. Training (`backward` true): d/dw's
+// products have the tile count as their inner size and write a gradient 4x the weight's, a
+// cost that grows with the channels, not the map: 1.4-3.0x where the tiles number at least 64
+// and a quarter of C + O, down to 0.3x below (512 channels at 15x20).
 bool pays(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool backward);
 
 // The weight in Winograd's domain: [36, O, C] for weight [O, C, 3, 3].

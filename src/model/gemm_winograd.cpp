@@ -286,22 +286,22 @@ const at::Tensor& weight_matrix() {
 // transforms, and the other way round, so two threads ran no faster than one (measured: a
 // second thread took the GEMM path's 1x256x60x80 forward from 30 to 38 ms where the direct
 // conv halved). So the 36 products are spread over the OpenMP threads instead, each a
-// single-threaded BLAS call: this sets OpenBLAS to one thread for the process, once (found
-// by name, so any other BLAS is left as it is).
-void blas_on_one_thread() {
-  static const bool done = [] {
-    using SetThreads = void (*)(int);
-    if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-      set(1);
-    }
+// single-threaded BLAS call: OpenBLAS is set to one thread for the whole process when this
+// library loads (found by name, so any other BLAS is left as it is). At load, not at first
+// use: OpenBLAS on one thread and on two round differently, and a switch in the middle of a
+// run would make a resumed run differ from an uninterrupted one.
+bool set_blas_to_one_thread() {
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(1);
     return true;
-  }();
-  (void)done;
+  }
+  return false;
 }
+[[maybe_unused]] const bool kBlasOnOneThread = set_blas_to_one_thread();
 
 // out[k] = a[k] b[k] for the 36 Winograd points, over LibTorch's threads.
 at::Tensor products(const at::Tensor& a, const at::Tensor& b) {
-  blas_on_one_thread();
   at::Tensor out = at::empty({a.size(0), a.size(1), b.size(2)}, a.options());
   at::parallel_for(0, a.size(0), 1, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {

@@ -11,7 +11,6 @@
 //   build/bench/focaldet_allreduce_bench [--reps 7] [--image 320] [--threads 1] [--no-model]
 // Started without RANK in its environment it launches its own 2 ranks (launch_local_workers).
 #include <ATen/Parallel.h>
-#include <malloc.h>
 #include <torch/types.h>
 
 #include <algorithm>
@@ -25,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/malloc_settings.h"
 #include "dist/distributed.h"
 #include "dist/gradient_reducer.h"
 #include "dist/launcher.h"
@@ -215,10 +215,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv, argv + argc);
     return focaldet::dist::launch_local_workers(2, args);
   }
-  // As focaldet's main() does: freed memory stays in the process, so that steps do not pay
-  // page faults for buffers glibc handed back to the kernel (docs/benchmarks.md).
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  focaldet::keep_freed_memory();  // as focaldet's main() does
   const Args a = parse(argc, argv);
   at::set_num_threads(a.threads);
   Distributed d(focaldet::dist::read_dist_env(), {/*timeout_seconds=*/600});

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "common/malloc_settings.h"
 #include "data/collate.h"
 #include "data/transforms.h"
 #include "model/weight_import.h"
@@ -181,6 +182,7 @@ void write_dets(const std::string& path, const infer::Detections& d) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  focaldet::keep_freed_memory();  // as focaldet's main does
   const Args a = parse(argc, argv);
   at::set_num_threads(a.threads);
   train::DetectorOptions o;

@@ -5,26 +5,19 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <malloc.h>
-
 #include <csignal>
 #include <cstdlib>
 #include <string>
 #include <exception>
-#include <limits>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/malloc_settings.h"
 #include "focaldet/version.h"
 
 int main(int argc, char** argv) {
-  // LibTorch frees and allocates the same large activation buffers at every step. By default
-  // glibc hands blocks over 128 KiB (threshold adapting up to 32 MiB) back to the kernel and
-  // trims the heap, so every step pays page faults to zero fresh pages: CPU training ran 1.7x
-  // slower (docs/benchmarks.md). Keep freed memory in the process instead.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
-  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  focaldet::keep_freed_memory();  // the same activation buffers every step: no page faults
   // A write past the file-size limit (ulimit -f) raises SIGXFSZ, whose default action kills
   // the process with no word said; ignored, the write fails with EFBIG and the writer names the
   // file (the last checkpoint stays intact either way).

@@ -8,7 +8,7 @@
 # Runs go to runs/compare/; run again after a stop and finished runs are kept, cut ones resumed.
 # Usage: scripts/compare_focal_vs_ce.sh
 #   ITERS=240     iterations a run (240 of batch 8 took about 8 minutes on 2 CPU cores; the
-#                 configs train batch 4 since issue 12, about half that)
+#                 configs train batch 4 since issue 12, so 240 iterations are half the images)
 #   SEEDS=3       seeds per config (run.seed = 0 .. SEEDS-1)
 #   WARMUP=40     warmup iterations (the configs' 100 are sized for 20-minute runs)
 #   EVALS=6       evaluations on the val split a run (the AP curve's points)

@@ -48,6 +48,8 @@ struct AnchorConfig {
 
 struct ModelConfig {
   int depth = 50;                   // ResNet 18, 34 or 50
+  int64_t backbone_width = 64;      // ResNet stem channels (layers 1-4: 1x, 2x, 4x, 8x it);
+                                    // 64 is torchvision's (and the only one its weights fit)
   std::string norm = "frozen_bn";   // backbone norm: bn | frozen_bn | gn
   int64_t gn_groups = 32;
   int trainable_layers = 3;         // backbone stages trained, from the top (0..5)

@@ -29,6 +29,7 @@ std::vector<Field> fields(Config& c) {
       {"data.drop_images_without_boxes", &c.data.drop_images_without_boxes},
 
       {"model.depth", &c.model.depth},
+      {"model.backbone_width", &c.model.backbone_width},
       {"model.norm", &c.model.norm},
       {"model.gn_groups", &c.model.gn_groups},
       {"model.trainable_layers", &c.model.trainable_layers},

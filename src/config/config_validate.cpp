@@ -135,12 +135,15 @@ void check_model(const Config& c, Checker& k) {
   const ModelConfig& m = c.model;
   k.check(m.depth == 18 || m.depth == 34 || m.depth == 50, "model.depth",
           "must be 18, 34 or 50, got " + std::to_string(m.depth));
+  k.check(m.backbone_width >= 8 && m.backbone_width % 8 == 0, "model.backbone_width",
+          "must be a positive multiple of 8, got " + std::to_string(m.backbone_width));
   k.one_of("model.norm", m.norm, {"bn", "frozen_bn", "gn"});
   if (m.norm == "gn") {
-    // Every ResNet channel count is a multiple of 64 (the stem's), so dividing 64 is enough.
-    k.check(
-        m.gn_groups >= 1 && 64 % m.gn_groups == 0, "model.gn_groups",
-        "must divide 64 (the smallest ResNet channel count), got " + std::to_string(m.gn_groups));
+    // Every ResNet channel count is a multiple of the stem's, so dividing that is enough.
+    const int64_t w = m.backbone_width;
+    k.check(m.gn_groups >= 1 && w > 0 && w % m.gn_groups == 0, "model.gn_groups",
+            "must divide model.backbone_width (" + std::to_string(w) +
+                ", the smallest ResNet channel count), got " + std::to_string(m.gn_groups));
   }
   k.in_range("model.trainable_layers", m.trainable_layers, 0, 5, false, false);
   k.at_least("model.fpn_channels", static_cast<double>(m.fpn_channels), 1);

@@ -103,7 +103,7 @@ torch::nn::Sequential make_layer(int64_t* in, int64_t planes, int blocks, int64_
 
 }  // namespace
 
-ResNetImpl::ResNetImpl(const ResNetOptions& o) : depth_(o.depth) {
+ResNetImpl::ResNetImpl(const ResNetOptions& o) : depth_(o.depth), width_(o.width) {
   std::vector<int> blocks;
   if (o.depth == 18)
     blocks = {2, 2, 2, 2};
@@ -111,18 +111,20 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : depth_(o.depth) {
     blocks = {3, 4, 6, 3};
   else
     throw Error("resnet: depth must be 18, 34 or 50, got " + std::to_string(o.depth));
+  if (o.width < 1) throw Error("resnet: width must be >= 1, got " + std::to_string(o.width));
 
-  stem_ = conv_norm(this, "1", conv(3, 64, 7, 2, 3), 64, o);
-  int64_t in = 64;
+  const int64_t w = o.width;
+  stem_ = conv_norm(this, "1", conv(3, w, 7, 2, 3), w, o);
+  int64_t in = w;
   const bool bottleneck = o.depth == 50;
   auto layer = [&](int64_t planes, int n, int64_t stride) {
     return bottleneck ? make_layer<Bottleneck>(&in, planes, n, stride, o)
                       : make_layer<BasicBlock>(&in, planes, n, stride, o);
   };
-  layer1_ = register_module("layer1", layer(64, blocks[0], 1));
-  layer2_ = register_module("layer2", layer(128, blocks[1], 2));
-  layer3_ = register_module("layer3", layer(256, blocks[2], 2));
-  layer4_ = register_module("layer4", layer(512, blocks[3], 2));
+  layer1_ = register_module("layer1", layer(w, blocks[0], 1));
+  layer2_ = register_module("layer2", layer(2 * w, blocks[1], 2));
+  layer3_ = register_module("layer3", layer(4 * w, blocks[2], 2));
+  layer4_ = register_module("layer4", layer(8 * w, blocks[3], 2));
 
   // torchvision's init: He normal (fan_out) for convs, norms at weight 1, bias 0.
   for (auto& m : modules(/*include_self=*/false)) {
@@ -133,8 +135,8 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : depth_(o.depth) {
 }
 
 std::vector<int64_t> ResNetImpl::out_channels() const {
-  if (depth_ == 50) return {512, 1024, 2048};
-  return {128, 256, 512};
+  const int64_t expansion = depth_ == 50 ? 4 : 1;
+  return {2 * width_ * expansion, 4 * width_ * expansion, 8 * width_ * expansion};
 }
 
 std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {

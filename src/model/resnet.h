@@ -16,6 +16,7 @@ namespace focaldet::model {
 
 struct ResNetOptions {
   int depth = 50;  // 18, 34 or 50
+  int64_t width = 64;  // channels of the stem and layer1; layers 2-4 double it (torchvision: 64)
   NormKind norm = NormKind::kFrozenBatchNorm;
   int64_t gn_groups = 32;
   bool winograd = false;  // dense 3x3 stride-1 convs on oneDNN's Winograd (model/winograd_conv.h)
@@ -26,11 +27,12 @@ class ResNetImpl : public torch::nn::Module {
   explicit ResNetImpl(const ResNetOptions& options = {});
   // x: [B, 3, H, W] normalised. Returns C3, C4, C5 (strides 8, 16, 32).
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
-  // Channels of C3, C4, C5: 128/256/512 (18, 34) or 512/1024/2048 (50).
+  // Channels of C3, C4, C5: 128/256/512 (18, 34) or 512/1024/2048 (50), times width / 64.
   std::vector<int64_t> out_channels() const;
 
  private:
   int depth_;
+  int64_t width_;
   ConvNorm stem_;  // conv1 + bn1
   torch::nn::Sequential layer1_{nullptr}, layer2_{nullptr}, layer3_{nullptr}, layer4_{nullptr};
 };

@@ -14,6 +14,7 @@ DetectorOptions detector_options(const config::Config& c, int64_t num_classes) {
   DetectorOptions o;
   const config::ModelConfig& m = c.model;
   o.model.backbone.depth = m.depth;
+  o.model.backbone.width = m.backbone_width;
   o.model.backbone.norm = model::parse_norm_kind(m.norm);
   o.model.backbone.gn_groups = m.gn_groups;
   o.model.trainable_layers = m.trainable_layers;

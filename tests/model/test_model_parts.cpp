@@ -10,6 +10,7 @@
 #include <torch/utils.h>
 
 #include <cmath>
+#include <map>
 #include <string>
 
 #include "common/error.h"
@@ -328,6 +329,41 @@ TEST(RetinaNet, HeadStartsAtThePriorProbability) {
   EXPECT_NEAR(sd, 0.01, 0.0005);
   const at::Tensor box_bias = params["head.regression_head.bbox_reg.bias"];
   EXPECT_TRUE(at::equal(box_bias, at::zeros_like(box_bias)));
+}
+
+// backbone.width scales every backbone conv: at 32 each parameter is the width-64 one with its
+// channel dimensions halved (the stem's 3 input channels stay), C3..C5 have 64/128/256 channels
+// and the FPN is built on them.
+TEST(RetinaNet, BackboneWidthHalvesEveryBackboneChannel) {
+  RetinaNetOptions half = small_options();
+  half.backbone.width = 32;
+  RetinaNet narrow(half), full(small_options());
+  EXPECT_EQ(narrow->body()->out_channels(), (std::vector<int64_t>{64, 128, 256}));
+  // Parameters (the convs) and buffers (the frozen norms' four tensors) alike.
+  auto tensors = [](RetinaNet& net) {
+    std::map<std::string, at::Tensor> all;
+    for (const auto& p : net->named_parameters()) all.emplace(p.key(), p.value());
+    for (const auto& b : net->named_buffers()) all.emplace(b.key(), b.value());
+    return all;
+  };
+  const auto want_all = tensors(full);
+  int64_t checked = 0;
+  for (const auto& [key, value] : tensors(narrow)) {
+    if (key.rfind("backbone.body.", 0) != 0) continue;
+    std::vector<int64_t> want = want_all.at(key).sizes().vec();
+    for (std::size_t d = 0; d < want.size() && d < 2; ++d)
+      if (want[d] != 3) want[d] /= 2;
+    EXPECT_EQ(value.sizes().vec(), want) << key;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 20 + 20 * 4);  // 20 convs, 20 frozen norms (weight, bias, mean, var)
+  torch::NoGradGuard no_grad;
+  const auto c = narrow->body()->forward(torch::randn({1, 3, 64, 96}));
+  ASSERT_EQ(c.size(), 3u);
+  EXPECT_EQ(c[0].sizes(), (at::IntArrayRef{1, 64, 8, 12}));
+  EXPECT_EQ(c[2].sizes(), (at::IntArrayRef{1, 256, 2, 3}));
+  const RetinaNetOutput out = narrow->forward(torch::randn({1, 3, 64, 96}));
+  EXPECT_EQ(out.cls_logits.size(2), 3);
 }
 
 TEST(RetinaNet, GroupNormAndP6FromC5Variants) {

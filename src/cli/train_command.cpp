@@ -49,8 +49,9 @@ std::vector<std::string> own_command_line() {
   return argv;
 }
 
-// --nproc N: the same command without --nproc, run by N workers (dist/launcher.h).
-int launch_workers(const TrainCommandArgs& args, const config::Config& c) {
+// --nproc N (or run.nproc): the same command without --nproc, run by N workers
+// (dist/launcher.h).
+int launch_workers(int nproc, const config::Config& c) {
   check(!dist::read_dist_env().distributed(),
         "train: --nproc starts its own workers; it cannot run inside a distributed launch "
         "(RANK / WORLD_SIZE are set)");
@@ -66,18 +67,24 @@ int launch_workers(const TrainCommandArgs& args, const config::Config& c) {
   dist::LaunchOptions options;
   // The workers notice a dead peer themselves within the collective timeout.
   options.failure_timeout_seconds = c.dist.timeout_seconds + 30;
-  return dist::launch_local_workers(args.nproc, argv, options);
+  return dist::launch_local_workers(nproc, argv, options);
 }
 
 void run_train(const TrainCommandArgs& args) {
   train::TrainArgs t;
   config::Config c;
   check(args.nproc >= 0, "train: --nproc must be >= 1");
-  if (args.nproc > 1) {
+  check(args.config.empty() || args.resume.empty(),
+        "train: give either CONFIG or --resume RUN_DIR, not both");
+  // Workers: --nproc, else run.nproc, unless a launcher (torchrun, srun, or --nproc itself)
+  // already started this process as one of them.
+  const bool has_config = !args.config.empty() || !args.resume.empty();
+  if (args.nproc > 1 || (args.nproc == 0 && has_config && !dist::read_dist_env().distributed())) {
     // Read (and check) the config once here, so that a bad one is reported once, not N times.
     c = args.resume.empty() ? config::load_config(args.config, args.overrides)
                             : config::load_config(args.resume + "/config.yaml", args.overrides);
-    throw ExitStatus{launch_workers(args, c)};
+    const int nproc = args.nproc > 0 ? args.nproc : c.run.nproc;
+    if (nproc > 1) throw ExitStatus{launch_workers(nproc, c)};
   }
   // torchrun --max_restarts starts the same command again after a worker failed: a run that
   // has a checkpoint goes on from it.
@@ -92,7 +99,6 @@ void run_train(const TrainCommandArgs& args) {
     t.run_dir = restarted_run;
     c = config::load_config(restarted_run + "/config.yaml", args.overrides);
   } else if (!args.resume.empty()) {
-    check(args.config.empty(), "train: give either CONFIG or --resume RUN_DIR, not both");
     t.resume = true;
     t.run_dir = args.resume;
     c = config::load_config(args.resume + "/config.yaml", args.overrides);
@@ -122,7 +128,7 @@ void register_train_command(CLI::App& app) {
   cmd->add_flag("--overwrite", args->overwrite, "start over in a run dir that holds a run");
   cmd->add_option("--nproc", args->nproc,
                   "train with N data-parallel worker processes on this machine (Gloo over "
-                  "loopback; train.batch_size is per worker)");
+                  "loopback; train.batch_size is per worker; default: run.nproc)");
   cmd->callback([args] { run_train(*args); });
 }
 

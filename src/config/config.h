@@ -15,7 +15,13 @@ struct RunConfig {
   std::string name;              // run folder name under output_dir; empty: the config's stem
   std::string output_dir = "runs";
   uint64_t seed = 0;             // everything random derives from it: same seed, same run
-  int threads = 0;               // intra-op threads for LibTorch; 0: all cores
+  int threads = 0;               // intra-op threads for LibTorch; 0: all cores (shared out
+                                 // among the ranks of a data-parallel run on this machine)
+  // Data-parallel worker processes `focaldet train` starts on this machine, as `--nproc N`
+  // (which overrides it); ignored under torchrun or srun, which start the workers themselves.
+  // On a CPU, N processes of cores / N threads can beat one process of all cores
+  // (docs/distributed.md); train.batch_size is per process.
+  int nproc = 1;
   // Where the model, the batches, the assignment and the losses live: cpu | cuda | cuda:N.
   // cuda is cuda:LOCAL_RANK under data-parallel training (each rank its own GPU), cuda:0 for
   // one process; cuda:N is for one process. Needs a CUDA LibTorch and a visible GPU (an error

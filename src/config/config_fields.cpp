@@ -12,6 +12,7 @@ std::vector<Field> fields(Config& c) {
       {"run.output_dir", &c.run.output_dir, /*is_path=*/true},
       {"run.seed", &c.run.seed},
       {"run.threads", &c.run.threads},
+      {"run.nproc", &c.run.nproc},
       {"run.device", &c.run.device},
 
       {"data.image_root", &c.data.image_root, /*is_path=*/true},

@@ -108,6 +108,7 @@ void check_run_and_data(const Config& c, Checker& k) {
           "run.name", "must be a plain folder name, got '" + name + "'");
   k.check(!c.run.output_dir.empty(), "run.output_dir", "must not be empty");
   k.at_least("run.threads", c.run.threads, 0);
+  k.at_least("run.nproc", c.run.nproc, 1);
   // Only the spelling here; whether this LibTorch and machine have that GPU is checked when the
   // device is made (train/device.h), with this key's line.
   k.check(is_device_name(c.run.device), "run.device",

@@ -187,10 +187,15 @@ std::unique_ptr<Detector> make_detector(const config::Config& c, int64_t num_cla
   return detector;
 }
 
-int apply_threads(const config::Config& c) {
-  const int threads = c.run.threads > 0
-                          ? c.run.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+int default_threads(int cores, int local_world_size) {
+  return std::max(1, std::max(1, cores) / std::max(1, local_world_size));
+}
+
+int apply_threads(const config::Config& c, int local_world_size) {
+  const int threads =
+      c.run.threads > 0
+          ? c.run.threads
+          : default_threads(static_cast<int>(std::thread::hardware_concurrency()), local_world_size);
   at::set_num_threads(threads);
   return threads;
 }

@@ -41,7 +41,10 @@ std::unique_ptr<Detector> make_detector(const config::Config& config, int64_t nu
                                         bool load_weights = true,
                                         const torch::Device& device = torch::kCPU);
 
-// LibTorch intra-op threads: run.threads, or every core when 0.
-int apply_threads(const config::Config& config);
+// LibTorch intra-op threads: run.threads, or when 0 the cores shared out among the
+// `local_world_size` ranks on this machine (at least 1 each; torchrun's OMP_NUM_THREADS=1 idea,
+// without leaving cores idle): 2 ranks on 2 cores run 1 thread each, not 2 each on 2 cores.
+int default_threads(int cores, int local_world_size);
+int apply_threads(const config::Config& config, int local_world_size = 1);
 
 }  // namespace focaldet::train

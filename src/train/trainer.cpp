@@ -217,10 +217,10 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   if (args.resume) check(exists(files.last), files.last + ": no checkpoint to resume from");
 
   // Everything that can reject the input comes before the run dir is made.
-  const int threads = apply_threads(c);
   // The device (run.device) depends on this process's place among data-parallel ranks: "cuda"
   // is cuda:LOCAL_RANK. A GPU it cannot use is a config error, before anything is read.
   const dist::DistEnv env = dist::read_dist_env();
+  const int threads = apply_threads(c, env.local_world_size);
   const torch::Device device = run_device(c, env.local_rank, env.world_size);
   make_current(device);
   torch::manual_seed(c.run.seed);

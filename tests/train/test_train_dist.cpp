@@ -11,6 +11,7 @@
 #include <fstream>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config_io.h"
@@ -137,18 +138,24 @@ TEST(TrainDist, TwoRanksKeepOneModelAndLogTheLossesOfTheGlobalBatch) {
 }
 
 // The moving-average normaliser too: each rank's average starts at (and follows) its share of
-// the global batch's positives.
+// the global batch's positives. Launched by the config's run.nproc instead of --nproc; the
+// ranks share the cores out (run.threads 0).
 TEST(TrainDist, TwoRanksMatchOneWithTheMovingAverageNormaliser) {
   TempDir tmp;
   std::string out;
   const std::string one = tmp.str() + "/one", two = tmp.str() + "/two";
-  const std::string ema = kSplitInvariant + " --set loss.normalizer=ema";
+  const std::string ema = kSplitInvariant + " --set loss.normalizer=ema --set run.threads=0";
   ASSERT_EQ(run_focaldet("train configs/smoke.yaml --run-dir " + one + ema, &out), 0) << out;
   out.clear();
   ASSERT_EQ(run_focaldet("train configs/smoke.yaml --run-dir " + two + ema +
-                             " --set train.batch_size=1 --nproc 2",
+                             " --set train.batch_size=1 --set run.nproc=2",
                          &out),
             0)
+      << out;
+  const int threads = focaldet::train::default_threads(
+      static_cast<int>(std::thread::hardware_concurrency()), 2);
+  EXPECT_NE(out.find("batch 1 per rank x 2 ranks, " + std::to_string(threads) + " threads"),
+            std::string::npos)
       << out;
   expect_close_losses(read_jsonl(two + "/metrics.jsonl"), read_jsonl(one + "/metrics.jsonl"));
 }

@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/detector.h"
 #include "train/device.h"
+#include "train/from_config.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
 #include "train/optimizer.h"
@@ -62,6 +63,15 @@ TEST(LrSchedule, StepMultipliesByGammaAtEachStep) {
   EXPECT_DOUBLE_EQ(learning_rate(o, 1, 0.49), 1.0);
   EXPECT_DOUBLE_EQ(learning_rate(o, 1, 0.5), 0.1);
   EXPECT_NEAR(learning_rate(o, 1, 0.8), 0.01, 1e-15);
+}
+
+TEST(Threads, DefaultSharesTheCoresAmongTheRanksOnTheMachine) {
+  EXPECT_EQ(default_threads(2, 1), 2);
+  EXPECT_EQ(default_threads(2, 2), 1);   // focaldet train --nproc 2 on 2 cores
+  EXPECT_EQ(default_threads(16, 4), 4);
+  EXPECT_EQ(default_threads(7, 2), 3);   // rounds down: never more threads than cores
+  EXPECT_EQ(default_threads(2, 4), 1);   // more ranks than cores: still one each
+  EXPECT_EQ(default_threads(0, 1), 1);   // hardware_concurrency() may report 0
 }
 
 TEST(LogWindow, MeansAndSharesOverTheWindow) {

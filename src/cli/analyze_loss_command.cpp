@@ -69,7 +69,7 @@ void run_analyze_loss(const AnalyzeLossArgs& args) {
   auto detector = train::make_detector(c, static_cast<int64_t>(data->categories.size()),
                                        /*load_weights=*/false, device);
   const train::TrainState state =
-      train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
+      train::load_inference_weights(args.checkpoint, *detector->model());
   const std::string out =
       !args.out_dir.empty()
           ? args.out_dir

@@ -31,9 +31,11 @@ void run_eval_checkpoint(const EvalCheckpointArgs& args) {
   const auto gt = train::read_split(c, split, /*for_training=*/false);
   auto detector = train::make_detector(c, static_cast<int64_t>(gt->categories.size()),
                                        /*load_weights=*/false, device);
-  const train::TrainState state = train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
-  spdlog::info("evaluating {} (iteration {}) on the {} split: {} images", args.checkpoint,
-               state.iteration, split, gt->images.size());
+  const train::TrainState state =
+      train::load_inference_weights(args.checkpoint, *detector->model());
+  spdlog::info("evaluating {} (iteration {}{}) on the {} split: {} images", args.checkpoint,
+               state.iteration, state.averaged ? ", model EMA weights" : "", split,
+               gt->images.size());
   const train::SplitEvaluation e =
       train::evaluate_split(*detector, gt, train::eval_loader_options(c), threads);
   std::cout << eval::format_report(e.result) << std::flush;

@@ -78,7 +78,7 @@ void run_predict(const PredictArgs& args) {
   }
   auto detector = train::make_detector(c, static_cast<int64_t>(names.size()),
                                        /*load_weights=*/false, device);
-  train::load_checkpoint(args.checkpoint, *detector->model(), nullptr);
+  train::load_inference_weights(args.checkpoint, *detector->model());
   detector->model()->eval();
   const data::LoaderOptions loader = train::eval_loader_options(c);
   const std::vector<fs::path> images = list_images(args.inputs);

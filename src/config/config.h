@@ -128,6 +128,11 @@ struct TrainConfig {
   int64_t log_every = 20;           // iterations per metrics.jsonl line (averaged over them)
   int64_t eval_every = 0;           // iterations between evaluations on data.val; 0: at the end
   int64_t checkpoint_every = 200;   // iterations between checkpoints (and at the end)
+  // Model EMA (Polyak averaging, as in YOLOX, Ultralytics and timm): evaluation, best.pt and
+  // `focaldet eval / predict` use weights averaged over the steps, w_avg = d w_avg + (1-d) w,
+  // with d = min(ema_decay, (1 + step) / (10 + step)) (TensorFlow's warm-up of the average).
+  // 0: off, the weights of the last step.
+  double ema_decay = 0.0;
   std::string progress = "auto";    // auto (a live line on a terminal) | on | off
 };
 

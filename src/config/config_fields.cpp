@@ -89,6 +89,7 @@ std::vector<Field> fields(Config& c) {
       {"train.log_every", &c.train.log_every},
       {"train.eval_every", &c.train.eval_every},
       {"train.checkpoint_every", &c.train.checkpoint_every},
+      {"train.ema_decay", &c.train.ema_decay},
       {"train.progress", &c.train.progress},
 
       {"eval.split", &c.eval.split},

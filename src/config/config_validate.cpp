@@ -252,6 +252,7 @@ void check_train_eval_inference(const Config& c, Checker& k) {
   k.at_least("train.log_every", static_cast<double>(t.log_every), 1);
   k.at_least("train.eval_every", static_cast<double>(t.eval_every), 0);
   k.at_least("train.checkpoint_every", static_cast<double>(t.checkpoint_every), 0);
+  k.in_range("train.ema_decay", t.ema_decay, 0, 1, false, true);
   k.one_of("train.progress", t.progress, {"auto", "on", "off"});
 
   k.one_of("eval.split", c.eval.split, {"train", "val", "test"});

@@ -334,11 +334,17 @@ void save_optimizer(const torch::optim::Optimizer& optimizer,
 }  // namespace
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer, const TrainState& state) {
+                     const torch::optim::Optimizer* optimizer, const TrainState& state,
+                     const torch::nn::Module* averaged) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive;
   save_module(model, model_archive);
   archive.write("model", model_archive);
+  if (averaged != nullptr) {
+    torch::serialize::OutputArchive averaged_archive;
+    save_module(*averaged, averaged_archive);
+    archive.write("model_ema", averaged_archive);
+  }
   if (optimizer != nullptr) {
     torch::serialize::OutputArchive optimizer_archive;
     save_optimizer(*optimizer, optimizer_archive);
@@ -369,8 +375,30 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   write_file_atomic(path, bytes.str());
 }
 
-TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
-                           torch::optim::Optimizer* optimizer) {
+namespace {
+
+// Reads the module archive `key` into `module`, every tensor's shape checked against the
+// module's own (Module::load replaces each tensor, shape and all: a checkpoint of another
+// architecture would load "fine" and fail later, or not at all).
+void load_module(torch::serialize::InputArchive& archive, const std::string& key,
+                 torch::nn::Module& module, const std::string& path) {
+  torch::serialize::InputArchive module_archive;
+  archive.read(key, module_archive);
+  const auto expected = shapes_of(module);
+  module.load(module_archive);
+  const auto got = shapes_of(module);
+  for (size_t i = 0; i < expected.size() && i < got.size(); ++i)
+    check(expected[i].second == got[i].second,
+          path + ": '" + expected[i].first + "' has shape " + shape_text(got[i].second) +
+              " in the checkpoint but " + shape_text(expected[i].second) +
+              " in the model this config builds (was it saved with other model.* settings?)");
+}
+
+// Both loads: `averaged` non-null takes the EMA weights (if any) there; `prefer_average` puts
+// them into `model` instead of the trained ones.
+TrainState load(const std::string& path, torch::nn::Module& model,
+                torch::optim::Optimizer* optimizer, torch::nn::Module* averaged,
+                bool prefer_average) {
   const std::string bytes = read_file(path);
   TrainState s;
   try {
@@ -384,18 +412,11 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
     const torch::Device device = device_of(model);
     torch::serialize::InputArchive archive;
     archive.load_from(stream, device);
-    torch::serialize::InputArchive model_archive;
-    archive.read("model", model_archive);
-    // Module::load replaces each tensor, shape and all: a checkpoint of another architecture
-    // would load "fine" and fail later, or not at all. Compare every shape with the model's.
-    const auto expected = shapes_of(model);
-    model.load(model_archive);
-    const auto got = shapes_of(model);
-    for (size_t i = 0; i < expected.size() && i < got.size(); ++i)
-      check(expected[i].second == got[i].second,
-            path + ": '" + expected[i].first + "' has shape " + shape_text(got[i].second) +
-                " in the checkpoint but " + shape_text(expected[i].second) +
-                " in the model this config builds (was it saved with other model.* settings?)");
+    // Written by runs with train.ema_decay > 0 (and none before it existed).
+    torch::serialize::InputArchive probe;
+    s.averaged = archive.try_read("model_ema", probe);
+    load_module(archive, s.averaged && prefer_average ? "model_ema" : "model", model, path);
+    if (averaged != nullptr && s.averaged) load_module(archive, "model_ema", *averaged, path);
     if (optimizer != nullptr) {
       torch::serialize::InputArchive optimizer_archive;
       archive.read("optimizer", optimizer_archive);
@@ -442,6 +463,17 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
                 "checkpoint): " + first_line(e.what()));
   }
   return s;
+}
+
+}  // namespace
+
+TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
+                           torch::optim::Optimizer* optimizer, torch::nn::Module* averaged) {
+  return load(path, model, optimizer, averaged, /*prefer_average=*/false);
+}
+
+TrainState load_inference_weights(const std::string& path, torch::nn::Module& model) {
+  return load(path, model, nullptr, nullptr, /*prefer_average=*/true);
 }
 
 }  // namespace focaldet::train

@@ -27,16 +27,27 @@ struct TrainState {
   // Data-parallel ranks that wrote it: batch_in_epoch counts batches of batch_size on each of
   // them (a resume on another world size converts it; older checkpoints: 1).
   int64_t world_size = 1;
+  // The checkpoint holds model-EMA weights (train.ema_decay > 0); after load_inference_weights:
+  // the model got them.
+  bool averaged = false;
 };
 
+// `averaged`: the model EMA's weights (train/model_average.h), null when there is none.
 // Throws focaldet::Error naming `path` when it cannot be written.
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer, const TrainState& state);
+                     const torch::optim::Optimizer* optimizer, const TrainState& state,
+                     const torch::nn::Module* averaged = nullptr);
 
-// Loads into `model` (and `optimizer` unless null) and returns the state. A missing, truncated
-// or corrupt file, or one whose tensors do not fit the model (another config), is an Error
-// naming the file.
+// For a resume: loads the trained weights into `model`, `optimizer` unless null, and the EMA
+// weights into `averaged` unless null or the checkpoint has none (state.averaged says which),
+// and returns the state. A missing, truncated or corrupt file, or one whose tensors do not fit
+// the model (another config), is an Error naming the file.
 TrainState load_checkpoint(const std::string& path, torch::nn::Module& model,
-                           torch::optim::Optimizer* optimizer);
+                           torch::optim::Optimizer* optimizer,
+                           torch::nn::Module* averaged = nullptr);
+
+// For evaluation and prediction: the weights a run is meant to be used with, its EMA's when it
+// kept one (state.averaged), else the last step's. Errors as load_checkpoint.
+TrainState load_inference_weights(const std::string& path, torch::nn::Module& model);
 
 }  // namespace focaldet::train

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
@@ -24,6 +25,7 @@
 #include "train/evaluate_split.h"
 #include "train/from_config.h"
 #include "train/metrics_log.h"
+#include "train/model_average.h"
 
 namespace focaldet::train {
 namespace fs = std::filesystem;
@@ -241,6 +243,14 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     if (p.requires_grad()) parameters.push_back(p);
   }
   auto optimizer = make_optimizer(parameters, optimizer_options(c));
+  // train.ema_decay: a second model of the same config holds the moving average (evaluated,
+  // and saved beside the trained weights).
+  std::unique_ptr<Detector> averaged;
+  if (c.train.ema_decay > 0) {
+    averaged = make_detector(c, num_classes, /*load_weights=*/false, device);
+    averaged->model()->eval();
+  }
+  torch::nn::Module* averaged_model = averaged ? averaged->model().get() : nullptr;
 
   // Data-parallel ranks (world size 1 without a launcher): each reads its shard of every
   // epoch, padded so that all take the same number of steps.
@@ -282,7 +292,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   TrainState state;
   LogWindow window;
   if (args.resume) {
-    state = load_checkpoint(files.last, *detector->model(), optimizer.get());
+    state = load_checkpoint(files.last, *detector->model(), optimizer.get(), averaged_model);
     detector->normalizer().set_value(state.normalizer);
     window.restore(state.log_window);
     // Steps after the checkpoint are redone: their log lines go, so nothing is logged twice.
@@ -330,6 +340,19 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
   std::vector<torch::Tensor> model_tensors = detector->model()->parameters();
   for (const auto& b : detector->model()->buffers()) model_tensors.push_back(b);
   dist.broadcast(model_tensors);
+  // A resumed run's average goes on from the checkpoint's (identical on every rank); one that
+  // has none (a new run, or train.ema_decay set on resume) starts from the model.
+  std::optional<ModelAverage> average;
+  if (averaged_model != nullptr) {
+    average.emplace(*detector->model(), *averaged_model, c.train.ema_decay,
+                    /*start_from_model=*/!(args.resume && state.averaged));
+    if (main_rank) {
+      console.info(format("model EMA: decay %g (evaluation and checkpoints' model_ema use it)",
+                          c.train.ema_decay));
+    }
+  }
+  std::vector<torch::Tensor> averaged_buffers;
+  if (averaged_model != nullptr) averaged_buffers = averaged_model->buffers();
   dist::GradientReducerOptions reducer_options;
   reducer_options.bucket_mb = c.dist.bucket_mb;
   reducer_options.overlap = c.dist.overlap;
@@ -372,7 +395,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       state.normalizer = detector->normalizer().value();
       state.log_window = window.state();
       try {
-        save_checkpoint(path, *detector->model(), optimizer.get(), state);
+        save_checkpoint(path, *detector->model(), optimizer.get(), state, averaged_model);
       } catch (const Error& e) {
         // Disk full, quota, I/O error: the temp file is gone and the previous checkpoint intact.
         throw Error("iteration " + std::to_string(state.iteration) + ": " + e.what() + "; " +
@@ -401,8 +424,12 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
     const Clock::time_point start = Clock::now();
     state.evaluated_iteration = state.iteration;
     sync_buffers();
-    const std::vector<eval::Detection> detections =
-        gather_detections(dist, detect_split(*detector, val_set, eval_loader), *val_set);
+    if (averaged_model != nullptr && dist.enabled() && c.model.norm == "bn") {
+      // Each rank averaged its own BatchNorm statistics: all infer with rank 0's.
+      dist.broadcast(averaged_buffers);
+    }
+    const std::vector<eval::Detection> detections = gather_detections(
+        dist, detect_split(averaged ? *averaged : *detector, val_set, eval_loader), *val_set);
     if (!main_rank) return;
     SplitEvaluation e;
     e.detections = detections;
@@ -517,6 +544,7 @@ TrainOutcome train(const config::Config& c, const TrainArgs& args) {
       }
       optimizer->step();
       ++state.iteration;
+      if (average) average->update(state.iteration);
       ++state.batch_in_epoch;
       if (c.dist.check_sync_every > 0 && state.iteration % c.dist.check_sync_every == 0) {
         sync_buffers();

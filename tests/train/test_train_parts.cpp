@@ -1,6 +1,6 @@
 // The trainer's small parts, against hand-computed values: the LR schedule, the log window's
-// means and shares, the repair of a run's jsonl files on resume, checkpoints of older runs and
-// their round trip, and the device path (run.device) as far as a machine without a GPU shows it.
+// means and shares, the model EMA, the repair of a run's jsonl files on resume, checkpoints of
+// older runs and their round trip (with and without EMA weights), and the device path (run.device) as far as a machine without a GPU shows it.
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/cuda.h>
@@ -26,6 +26,7 @@
 #include "train/from_config.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
+#include "train/model_average.h"
 #include "train/optimizer.h"
 
 namespace fs = std::filesystem;
@@ -306,6 +307,113 @@ TEST(Checkpoint, RoundTripsParametersBuffersAndOptimizerState) {
     step(b, *opt_b);
     expect_same("after one more step");
   }
+}
+
+// --- Model EMA (train/model_average.h) ---
+
+namespace {
+
+torch::nn::Sequential small_net(uint64_t seed) {
+  torch::manual_seed(seed);
+  return torch::nn::Sequential(torch::nn::Linear(3, 4), torch::nn::BatchNorm1d(4),
+                               torch::nn::Linear(4, 2));
+}
+
+// Every parameter and buffer of `m`, in state-dict order, copied.
+std::vector<torch::Tensor> tensors_of(const torch::nn::Module& m) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : m.parameters()) out.push_back(p.detach().clone());
+  for (const auto& b : m.buffers()) out.push_back(b.clone());
+  return out;
+}
+
+void expect_tensors(const torch::nn::Module& m, const std::vector<torch::Tensor>& want,
+                    const std::string& what) {
+  const std::vector<torch::Tensor> got = tensors_of(m);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(torch::equal(got[i], want[i])) << what << ": tensor " << i;
+  }
+}
+
+}  // namespace
+
+TEST(ModelAverage, DecayWarmsUpAsTensorFlowsAndIsCappedByTheConfig) {
+  EXPECT_DOUBLE_EQ(ModelAverage::decay_at(0.999, 0), 1.0 / 10.0);
+  EXPECT_DOUBLE_EQ(ModelAverage::decay_at(0.999, 1), 2.0 / 11.0);
+  EXPECT_DOUBLE_EQ(ModelAverage::decay_at(0.999, 90), 91.0 / 100.0);
+  EXPECT_DOUBLE_EQ(ModelAverage::decay_at(0.99, 10000), 0.99);  // (10001 / 10010) > 0.99
+}
+
+TEST(ModelAverage, EachUpdateMixesTheWeightsByTheDecayAndCopiesTheBatchCount) {
+  torch::nn::Sequential model = small_net(1), average = small_net(2);
+  ModelAverage ema(*model, *average, 0.5, /*start_from_model=*/true);
+  expect_tensors(*average, tensors_of(*model), "a new average is the model");
+  std::vector<torch::Tensor> want = tensors_of(*average);
+
+  // Two "steps": new weights, and a forward in training mode for new BatchNorm statistics.
+  for (int64_t step = 1; step <= 2; ++step) {
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) p.add_(torch::randn_like(p));
+    }
+    model->train();
+    model->forward(torch::randn({6, 3}));
+    const std::vector<torch::Tensor> now = tensors_of(*model);
+    const double d = ModelAverage::decay_at(0.5, step);  // 2/11, then 0.25 = min(0.5, 3/12)
+    for (size_t i = 0; i < want.size(); ++i) {
+      // In double, from the copies: d * average + (1 - d) * model; integers copied.
+      want[i] = want[i].is_floating_point()
+                    ? (d * want[i].to(torch::kFloat64) + (1 - d) * now[i].to(torch::kFloat64))
+                          .to(want[i].dtype())
+                    : now[i];
+    }
+    ema.update(step);
+    const std::vector<torch::Tensor> got = tensors_of(*average);
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(got[i], want[i], 1e-6, 1e-7)) << "step " << step << " " << i;
+      want[i] = got[i];  // the next step's start is what the average holds
+    }
+    // The batch count (int64) is the model's, not an average.
+    EXPECT_EQ(average->named_buffers()["1.num_batches_tracked"].item<int64_t>(), step);
+  }
+  // The average is not the model: both steps moved the model by a whole random step.
+  EXPECT_FALSE(torch::allclose(average->parameters()[0], model->parameters()[0]));
+}
+
+TEST(ModelAverage, AResumedAverageKeepsWhatItHolds) {
+  torch::nn::Sequential model = small_net(1), average = small_net(2);
+  const std::vector<torch::Tensor> held = tensors_of(*average);
+  ModelAverage ema(*model, *average, 0.9, /*start_from_model=*/false);
+  expect_tensors(*average, held, "a resumed average");
+}
+
+TEST(Checkpoint, KeepsTheAveragedWeightsBesideTheTrainedOnes) {
+  focaldet::test::TempDir tmp;
+  torch::nn::Sequential model = small_net(1), average = small_net(2);
+  const auto trained = tensors_of(*model), averaged = tensors_of(*average);
+  TrainState state;
+  state.iteration = 5;
+  save_checkpoint(tmp / "ema.pt", *model, nullptr, state, average.get());
+  save_checkpoint(tmp / "plain.pt", *model, nullptr, state);
+
+  // Evaluation and prediction take the average when there is one.
+  torch::nn::Sequential m = small_net(3);
+  EXPECT_TRUE(load_inference_weights(tmp / "ema.pt", *m).averaged);
+  expect_tensors(*m, averaged, "inference weights of an EMA run");
+  EXPECT_FALSE(load_inference_weights(tmp / "plain.pt", *m).averaged);
+  expect_tensors(*m, trained, "inference weights of a run without EMA");
+
+  // A resume takes the trained weights into the model and the average into its own.
+  torch::nn::Sequential r = small_net(4), a = small_net(5);
+  const auto untouched = tensors_of(*a);
+  EXPECT_TRUE(load_checkpoint(tmp / "ema.pt", *r, nullptr, a.get()).averaged);
+  expect_tensors(*r, trained, "resumed model");
+  expect_tensors(*a, averaged, "resumed average");
+  // A checkpoint without one leaves the average to the caller (it restarts from the model).
+  torch::nn::Sequential b = small_net(5);
+  EXPECT_FALSE(load_checkpoint(tmp / "plain.pt", *r, nullptr, b.get()).averaged);
+  expect_tensors(*b, untouched, "average with no checkpointed one");
 }
 
 // --- run.device (train/device.h): a config choosing the CPU or a GPU ---

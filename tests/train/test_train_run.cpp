@@ -18,7 +18,11 @@
 #include <thread>
 #include <vector>
 
+#include "config/config_io.h"
 #include "data/run_focaldet.h"
+#include "train/checkpoint.h"
+#include "train/detector.h"
+#include "train/from_config.h"
 #include "train/train_run_util.h"
 #include "support/temp_dir.h"
 
@@ -253,6 +257,51 @@ TEST(TrainRun, CorruptCheckpointIsNamedOnResume) {
   out.clear();
   EXPECT_EQ(run_focaldet("train --resume " + run, &out), 2);
   EXPECT_NE(out.find("last.pt"), std::string::npos) << out;
+}
+
+// train.ema_decay: the average goes on across a kill and a resume as if nothing happened
+// (a resume that restarted it from the model would end elsewhere), it is not the trained
+// model, and `focaldet eval` takes it.
+TEST(TrainRun, ModelEmaResumesExactlyAndEvalUsesIt) {
+  TempDir tmp;
+  const std::string ema = "--set train.ema_decay=0.9 --set train.max_iters=8";
+  const std::string reference = tmp.str() + "/reference", run = tmp.str() + "/killed";
+  std::string out;
+  ASSERT_EQ(run_focaldet(train_args(reference, ema), &out), 0) << out;
+  EXPECT_NE(out.find("model EMA: decay 0.9"), std::string::npos) << out;
+  // Killed after the 3rd log line (iteration 6; the iteration-4 checkpoint holds the average).
+  kill_after_lines(spawn(split_args(train_args(run, ema))), run + "/metrics.jsonl", 3);
+  out.clear();
+  ASSERT_EQ(run_focaldet("train --resume " + run, &out), 0) << out;
+
+  const auto c = focaldet::config::load_config("configs/smoke.yaml");
+  const auto load = [&c](const std::string& dir) {
+    std::pair<std::unique_ptr<focaldet::train::Detector>, std::unique_ptr<focaldet::train::Detector>>
+        m{focaldet::train::make_detector(c, 3, false), focaldet::train::make_detector(c, 3, false)};
+    EXPECT_TRUE(focaldet::train::load_checkpoint(dir + "/checkpoints/last.pt", *m.first->model(),
+                                                 nullptr, m.second->model().get())
+                    .averaged);
+    return m;
+  };
+  const auto want = load(reference), got = load(run);
+  const auto want_avg = want.second->model()->named_parameters();
+  const auto got_avg = got.second->model()->named_parameters();
+  const auto trained = want.first->model()->named_parameters();
+  ASSERT_EQ(want_avg.size(), got_avg.size());
+  int differ_from_trained = 0;
+  for (const auto& p : want_avg) {
+    EXPECT_TRUE(torch::equal(p.value(), got_avg[p.key()])) << p.key();
+    differ_from_trained += !torch::equal(p.value(), trained[p.key()]);
+  }
+  EXPECT_GT(differ_from_trained, 0);
+
+  out.clear();
+  ASSERT_EQ(run_focaldet("eval configs/smoke.yaml --checkpoint " + run +
+                             "/checkpoints/last.pt --split test --set eval.max_images=2",
+                         &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("(iteration 8, model EMA weights)"), std::string::npos) << out;
 }
 
 TEST(TrainRun, EvalAndPredictFromACheckpoint) {

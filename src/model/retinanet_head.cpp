@@ -91,6 +91,8 @@ RetinaNetHeadImpl::RetinaNetHeadImpl(const HeadOptions& o) : options_(o) {
     winograd_ = WinogradHead(cls_convs, cls_logits_, box_convs, bbox_reg_);
   }
   winograd_training_ = o.winograd && winograd_training_available();
+  cls_inference_.resize(static_cast<size_t>(o.num_convs) + 1);
+  box_inference_.resize(static_cast<size_t>(o.num_convs) + 1);
 }
 
 HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features) {
@@ -120,20 +122,29 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
       continue;
     }
     if (winograd) {
-      auto run = [](const std::vector<torch::nn::Conv2d>& tower,
-                    std::vector<torch::nn::GroupNorm>& norms, const torch::nn::Conv2d& out,
-                    torch::Tensor x) {
+      const bool inference = !at::GradMode::is_enabled();
+      auto run = [inference](const std::vector<torch::nn::Conv2d>& tower,
+                             std::vector<torch::nn::GroupNorm>& norms,
+                             const torch::nn::Conv2d& out,
+                             std::vector<WinogradInference>& cached, torch::Tensor x) {
+        // No bias before GroupNorm (undefined).
+        const auto conv = [&](size_t i, const torch::nn::Conv2d& c, const torch::Tensor& in) {
+          return inference ? cached[i].forward(in, c->weight, c->bias)
+                           : winograd_conv2d(in, c->weight, c->bias);
+        };
         for (size_t i = 0; i < tower.size(); ++i) {
-          x = winograd_conv2d(x, tower[i]->weight, tower[i]->bias);  // no bias before GroupNorm
+          x = conv(i, tower[i], x);
           if (!norms.empty()) x = norms[i]->forward(x);
           x = x.relu_();
         }
-        return winograd_conv2d(x, out->weight, out->bias);
+        return conv(tower.size(), out, x);
       };
       const torch::Tensor dense = f.is_mkldnn() ? f.to_dense() : f;
-      cls.push_back(to_rows(run(cls_tower_convs_, cls_tower_norms_, cls_logits_, dense),
-                            options_.num_classes));
-      box.push_back(to_rows(run(box_tower_convs_, box_tower_norms_, bbox_reg_, dense), 4));
+      cls.push_back(to_rows(
+          run(cls_tower_convs_, cls_tower_norms_, cls_logits_, cls_inference_, dense),
+          options_.num_classes));
+      box.push_back(
+          to_rows(run(box_tower_convs_, box_tower_norms_, bbox_reg_, box_inference_, dense), 4));
       continue;
     }
     const torch::Tensor c = run_tower(cls_tower_, f);

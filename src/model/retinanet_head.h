@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/norm.h"
+#include "model/winograd_conv.h"
 #include "model/winograd_head.h"
 
 namespace focaldet::model {
@@ -61,6 +62,9 @@ class RetinaNetHeadImpl : public torch::nn::Module {
   bool winograd_training_ = false;
   std::vector<torch::nn::Conv2d> cls_tower_convs_, box_tower_convs_;
   std::vector<torch::nn::GroupNorm> cls_tower_norms_, box_tower_norms_;  // with group_norm
+  // Inference (no grad mode) on those convs, then the output conv: each keeps its weight in
+  // Winograd's domain across calls and levels instead of transforming it at every call.
+  std::vector<WinogradInference> cls_inference_, box_inference_;
 };
 TORCH_MODULE(RetinaNetHead);
 

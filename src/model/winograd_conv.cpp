@@ -330,6 +330,22 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& weight, const at
 
 #endif
 
+at::Tensor WinogradInference::forward(const at::Tensor& x, const at::Tensor& weight,
+                                      const at::Tensor& bias) {
+  const std::array<int64_t, 2> versions = {weight._version(),
+                                           bias.defined() ? bias._version() : -1};
+  const std::array<const void*, 2> storages = {weight.data_ptr(),
+                                               bias.defined() ? bias.data_ptr() : nullptr};
+  if (versions != versions_ || storages != storages_) {
+    versions_ = versions;
+    storages_ = storages;
+    ++generation_;
+  }
+  // A conv without bias (before a GroupNorm): oneDNN's primitive here takes one, so zeros.
+  return forward(x, weight, bias.defined() ? bias : at::zeros({weight.size(0)}, weight.options()),
+                 generation_);
+}
+
 bool winograd_training_available() { return true; }  // the GEMM path runs on any CPU
 
 bool winograd_pays(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool backward) {

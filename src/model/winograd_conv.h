@@ -11,6 +11,7 @@
 // relative) on the shapes where that pays, and the direct convolution on the others.
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 
@@ -36,10 +37,17 @@ class WinogradInference {
  public:
   at::Tensor forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                      uint64_t generation);
+  // The same with the generation kept here: a new one whenever `weight` or `bias` (undefined:
+  // none) has been written in place (its version counter) or replaced (its storage) since the
+  // last call, so the caller needs no bookkeeping of its own.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
+  std::array<int64_t, 2> versions_{-1, -1};  // weight, bias as last seen
+  std::array<const void*, 2> storages_{};
+  uint64_t generation_ = 0;
 };
 
 }  // namespace focaldet::model

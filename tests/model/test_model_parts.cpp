@@ -201,6 +201,62 @@ TEST(RetinaNetHead, WinogradInferenceMatchesTheDirectConvolution) {
   expect_close("after in-place changes");
 }
 
+// Inference of the head on Winograd on any CPU (oneDNN's or the GEMM path), blocked and dense
+// maps, with and without GroupNorm: each conv keeps its transformed weight across calls, and
+// changes in place (an optimizer step, load_weights, the model EMA) reach it.
+TEST(RetinaNetHead, CachedWinogradInferenceMatchesTheDirectConvolutionAndFollowsTheWeights) {
+  for (const bool group_norm : {false, true}) {
+    HeadOptions o;
+    o.num_convs = 2;
+    o.channels = 64;  // the GEMM path takes 64 channels and 16 tiles up (gemm_winograd::pays)
+    o.in_channels = 64;
+    o.num_classes = 5;
+    o.group_norm = group_norm;
+    o.gn_groups = 16;
+    RetinaNetHead winograd(o);
+    o.winograd = false;
+    RetinaNetHead direct(o);
+    ASSERT_TRUE(winograd->trains_winograd());
+    torch::NoGradGuard no_grad;
+    {
+      auto dst = direct->named_parameters();
+      for (const auto& p : winograd->named_parameters()) {
+        p.value().normal_(0, 0.1);  // away from the init's zero biases
+        dst[p.key()].copy_(p.value());
+      }
+    }
+    std::vector<at::Tensor> dense, blocked;
+    for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{24, 40}, {16, 20}, {3, 5}}) {
+      dense.push_back(torch::randn({2, 64, h, w}));
+      blocked.push_back(dense.back().to_mkldnn());
+    }
+    auto expect_close = [&](const std::string& when) {
+      const HeadOutput b = direct->forward(dense);
+      for (const bool mkldnn : {false, true}) {
+        if (mkldnn && group_norm) continue;  // blocked maps: a head without GroupNorm only
+        const HeadOutput a = winograd->forward(mkldnn ? blocked : dense);
+        for (const auto& [got, want] :
+             {std::pair{a.cls_logits, b.cls_logits}, std::pair{a.box_deltas, b.box_deltas}}) {
+          ASSERT_EQ(got.sizes(), want.sizes()) << when;
+          const double err = ((got - want).abs().max() / want.abs().max()).item<double>();
+          EXPECT_LT(err, 1e-4) << when << (mkldnn ? ", blocked" : ", dense")
+                               << (group_norm ? ", GroupNorm" : "");
+        }
+      }
+    };
+    expect_close("first call");
+    expect_close("second call (cached weights)");
+    for (auto* head : {&winograd, &direct}) {
+      auto p = (*head)->named_parameters();
+      p["classification_head.conv.1.0.weight"].mul_(-2);
+      p["regression_head.bbox_reg.bias"].add_(1);
+      p["classification_head.cls_logits.weight"].set_data(
+          p["classification_head.cls_logits.weight"].detach().clone() * 0.5);  // replaced
+    }
+    expect_close("after changes in place and a replaced weight");
+  }
+}
+
 TEST(WinogradConv, MatchesConv2dAndItsGradients) {
   if (!winograd_training_available()) {
     GTEST_SKIP() << "no oneDNN Winograd here (needs libdnnl-dev at build time and AVX-512)";

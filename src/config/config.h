@@ -41,6 +41,11 @@ struct DataConfig {
   int max_size = 1333;           // cap on the longer side
   double hflip_prob = 0.5;
   double vflip_prob = 0.0;       // vertical flips: for data without an up (cells, aerial images)
+  // Photometric jitter in training (torchvision's ColorJitter): each factor drawn per image from
+  // [max(0, 1 - x), 1 + x]; 0 (the default, as in the paper) turns it off.
+  double brightness = 0.0;
+  double contrast = 0.0;
+  double saturation = 0.0;
   int pad_divisor = 128;         // batch H, W rounded up to this (>= 32, the stride of C5)
   bool group_by_aspect_ratio = true;
   bool drop_images_without_boxes = false;

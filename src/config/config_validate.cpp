@@ -127,6 +127,9 @@ void check_run_and_data(const Config& c, Checker& k) {
   k.positive("data.max_size", c.data.max_size);
   k.in_range("data.hflip_prob", c.data.hflip_prob, 0, 1, false, false);
   k.in_range("data.vflip_prob", c.data.vflip_prob, 0, 1, false, false);
+  k.at_least("data.brightness", c.data.brightness, 0);
+  k.at_least("data.contrast", c.data.contrast, 0);
+  k.at_least("data.saturation", c.data.saturation, 0);
   // 32 is the stride of C5: a padded size not divisible by it misaligns the FPN levels.
   k.check(c.data.pad_divisor > 0 && c.data.pad_divisor % 32 == 0, "data.pad_divisor",
           "must be a positive multiple of 32, got " + std::to_string(c.data.pad_divisor));

@@ -181,7 +181,7 @@ void input_transform_t(const float* dv, const Tiles& g, float* dx) {
 // y [N, O, H, W] = A^T m A of every tile of m [36, O, T], plus bias (or nullptr).
 FOCALDET_CLONES
 void output_transform_range(const float* m, const float* bias, const Tiles& g, float* y,
-                            int64_t begin, int64_t end) {
+                            int64_t begin, int64_t end, bool relu) {
   const int64_t T = g.count();
   const int64_t rw = 4 * g.tw + 4 * L;
   std::vector<float> rows(4 * rw);
@@ -209,15 +209,20 @@ void output_transform_range(const float* m, const float* bias, const Tiles& g, f
         }
       }
       for (int i = 0; i < 4 && 4 * th + i < g.h; ++i) {
-        std::copy_n(rows.data() + i * rw, g.w, plane + (4 * th + i) * g.w);
+        float* out = plane + (4 * th + i) * g.w;
+        std::copy_n(rows.data() + i * rw, g.w, out);
+        if (relu) {
+          for (int64_t x = 0; x < g.w; ++x) out[x] = out[x] < 0.f ? 0.f : out[x];  // NaN stays
+        }
       }
     }
   }
 }
 
-void output_transform(const float* m, const float* bias, const Tiles& g, float* y) {
+void output_transform(const float* m, const float* bias, const Tiles& g, float* y,
+                      bool relu = false) {
   at::parallel_for(0, g.n * g.o, 1, [&](int64_t begin, int64_t end) {
-    output_transform_range(m, bias, g, y, begin, end);
+    output_transform_range(m, bias, g, y, begin, end, relu);
   });
 }
 
@@ -404,7 +409,8 @@ at::Tensor transform_weight(const at::Tensor& weight) {
   return at::mm(weight_matrix(), weight.reshape({o * c, 9}).t()).view({36, o, c});
 }
 
-at::Tensor forward(const at::Tensor& x_in, const at::Tensor& u, const at::Tensor& bias_in) {
+at::Tensor forward(const at::Tensor& x_in, const at::Tensor& u, const at::Tensor& bias_in,
+                   bool relu) {
   const at::Tensor x = x_in.contiguous();
   const Tiles g = tiles_of(x.size(0), x.size(1), u.size(1), x.size(2), x.size(3));
   check(u.dim() == 3 && u.size(0) == 36 && u.size(2) == g.c,
@@ -413,7 +419,7 @@ at::Tensor forward(const at::Tensor& x_in, const at::Tensor& u, const at::Tensor
   const at::Tensor bias = bias_in.defined() ? bias_in.contiguous() : at::Tensor();
   at::Tensor y = at::empty({g.n, g.o, g.h, g.w}, x.options());
   output_transform(m.data_ptr<float>(), bias.defined() ? bias.data_ptr<float>() : nullptr, g,
-                   y.data_ptr<float>());
+                   y.data_ptr<float>(), relu);
   return y;
 }
 

@@ -25,8 +25,10 @@ bool pays(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool backward);
 at::Tensor transform_weight(const at::Tensor& weight);
 
 // conv2d(x, weight, bias, stride 1, padding 1) from the transformed weight, without autograd
-// (inference keeps `u` across calls). bias [O] or undefined.
-at::Tensor forward(const at::Tensor& x, const at::Tensor& u, const at::Tensor& bias);
+// (inference keeps `u` across calls). bias [O] or undefined. `relu`: ReLU applied as each output
+// row is written (no separate pass over the output).
+at::Tensor forward(const at::Tensor& x, const at::Tensor& u, const at::Tensor& bias,
+                   bool relu = false);
 
 // conv2d(x, weight, bias, stride 1, padding 1) for x [N, C, H, W], weight [O, C, 3, 3], bias [O]
 // or undefined, with autograd.

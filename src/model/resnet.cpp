@@ -12,6 +12,12 @@
 namespace focaldet::model {
 namespace {
 
+// relu(y + shortcut), the end of every block. Without grad mode (inference) y, the block's own
+// conv output, is added to in place: no third activation-sized buffer per block.
+torch::Tensor add_shortcut(torch::Tensor& y, const torch::Tensor& shortcut) {
+  return (at::GradMode::is_enabled() ? y + shortcut : y.add_(shortcut)).relu_();
+}
+
 torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding) {
   return torch::nn::Conv2d(
       torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(padding).bias(false));
@@ -56,7 +62,7 @@ class BasicBlockImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor y = cn1_.forward(x).relu_();
     y = cn2_.forward(y);
-    return (y + (downsample_ ? shortcut_.forward(x) : x)).relu_();
+    return add_shortcut(y, downsample_ ? shortcut_.forward(x) : x);
   }
 
  private:
@@ -82,7 +88,7 @@ class BottleneckImpl : public torch::nn::Module {
     torch::Tensor y = cn1_.forward(x).relu_();
     y = cn2_.forward(y).relu_();
     y = cn3_.forward(y);
-    return (y + (downsample_ ? shortcut_.forward(x) : x)).relu_();
+    return add_shortcut(y, downsample_ ? shortcut_.forward(x) : x);
   }
 
  private:

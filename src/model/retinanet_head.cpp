@@ -62,6 +62,36 @@ torch::Tensor to_rows(const torch::Tensor& x, int64_t k) {
   return x.view({b, -1, k, h, w}).permute({0, 3, 4, 1, 2}).reshape({b, -1, k});
 }
 
+// The levels' outputs in the head's row order, concatenated: [B, rows, K]. A part is a map
+// [B, A*K, H, W] (permuted into its rows) or rows [B, H*W*A, K] already. Without grad mode each
+// part is written once, straight into its place in the result, instead of a permuted copy and
+// then a second copy by at::cat.
+torch::Tensor concat_rows(const std::vector<torch::Tensor>& parts, int64_t k) {
+  if (at::GradMode::is_enabled()) {
+    std::vector<torch::Tensor> rows;
+    for (const torch::Tensor& p : parts) rows.push_back(p.dim() == 4 ? to_rows(p, k) : p);
+    return at::cat(rows, 1);
+  }
+  int64_t total = 0;
+  for (const torch::Tensor& p : parts) total += p.dim() == 4 ? p.numel() / p.size(0) / k : p.size(1);
+  const torch::Tensor& first = parts.front();
+  torch::Tensor out = at::empty({first.size(0), total, k}, first.options());
+  int64_t row = 0;
+  for (const torch::Tensor& p : parts) {
+    if (p.dim() == 4) {
+      const int64_t b = p.size(0), a = p.size(1) / k, h = p.size(2), w = p.size(3);
+      out.narrow(1, row, h * w * a)
+          .view({b, h, w, a, k})
+          .copy_(p.view({b, a, k, h, w}).permute({0, 3, 4, 1, 2}));
+      row += h * w * a;
+    } else {
+      out.narrow(1, row, p.size(1)).copy_(p);
+      row += p.size(1);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 RetinaNetHeadImpl::RetinaNetHeadImpl(const HeadOptions& o) : options_(o) {
@@ -117,8 +147,8 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
       check(!options_.group_norm, "head: a blocked (mkldnn) input needs a head without GroupNorm");
       const torch::Tensor c = run_tower_blocked(cls_convs_, f);
       const torch::Tensor b = run_tower_blocked(box_convs_, f);
-      cls.push_back(to_rows(cls_logits_run_.forward(c).to_dense(), options_.num_classes));
-      box.push_back(to_rows(bbox_reg_run_.forward(b).to_dense(), 4));
+      cls.push_back(cls_logits_run_.forward(c).to_dense());
+      box.push_back(bbox_reg_run_.forward(b).to_dense());
       continue;
     }
     if (winograd) {
@@ -127,32 +157,30 @@ HeadOutput RetinaNetHeadImpl::forward(const std::vector<torch::Tensor>& features
                              std::vector<torch::nn::GroupNorm>& norms,
                              const torch::nn::Conv2d& out,
                              std::vector<WinogradInference>& cached, torch::Tensor x) {
-        // No bias before GroupNorm (undefined).
-        const auto conv = [&](size_t i, const torch::nn::Conv2d& c, const torch::Tensor& in) {
-          return inference ? cached[i].forward(in, c->weight, c->bias)
-                           : winograd_conv2d(in, c->weight, c->bias);
-        };
+        // No bias before GroupNorm (undefined). Inference without GroupNorm fuses the ReLU.
+        const bool fuse_relu = inference && norms.empty();
         for (size_t i = 0; i < tower.size(); ++i) {
-          x = conv(i, tower[i], x);
+          const torch::nn::Conv2d& c = tower[i];
+          x = inference ? cached[i].forward_tracked(x, c->weight, c->bias, fuse_relu)
+                        : winograd_conv2d(x, c->weight, c->bias);
           if (!norms.empty()) x = norms[i]->forward(x);
-          x = x.relu_();
+          if (!fuse_relu) x = x.relu_();
         }
-        return conv(tower.size(), out, x);
+        return inference ? cached[tower.size()].forward_tracked(x, out->weight, out->bias, false)
+                         : winograd_conv2d(x, out->weight, out->bias);
       };
       const torch::Tensor dense = f.is_mkldnn() ? f.to_dense() : f;
-      cls.push_back(to_rows(
-          run(cls_tower_convs_, cls_tower_norms_, cls_logits_, cls_inference_, dense),
-          options_.num_classes));
-      box.push_back(
-          to_rows(run(box_tower_convs_, box_tower_norms_, bbox_reg_, box_inference_, dense), 4));
+      cls.push_back(run(cls_tower_convs_, cls_tower_norms_, cls_logits_, cls_inference_, dense));
+      box.push_back(run(box_tower_convs_, box_tower_norms_, bbox_reg_, box_inference_, dense));
       continue;
     }
     const torch::Tensor c = run_tower(cls_tower_, f);
     const torch::Tensor b = run_tower(box_tower_, f);
-    cls.push_back(to_rows(cls_logits_->forward(c), options_.num_classes));
-    box.push_back(to_rows(bbox_reg_->forward(b), 4));
+    cls.push_back(cls_logits_->forward(c));
+    box.push_back(bbox_reg_->forward(b));
   }
-  return {at::cat(cls, 1), at::cat(box, 1)};
+  // Maps [B, A*K, H, W], or rows from the oneDNN Winograd head, into rows.
+  return {concat_rows(cls, options_.num_classes), concat_rows(box, 4)};
 }
 
 }  // namespace focaldet::model

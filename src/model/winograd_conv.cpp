@@ -24,9 +24,10 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& weight, const at
 // WinogradInference on the GEMM path: the weight transformed once per generation.
 template <class Impl>
 at::Tensor gemm_inference(Impl& impl, const at::Tensor& x, const at::Tensor& weight,
-                          const at::Tensor& bias, uint64_t generation) {
+                          const at::Tensor& bias, uint64_t generation, bool relu) {
   if (!gemm_winograd::pays(x.size(0), x.size(1), weight.size(0), x.size(2), x.size(3), false)) {
-    return at::conv2d(x, weight, bias, 1, 1);
+    at::Tensor y = at::conv2d(x, weight, bias, 1, 1);
+    return relu ? y.relu_() : y;
   }
   at::Tensor u;
   {
@@ -37,7 +38,7 @@ at::Tensor gemm_inference(Impl& impl, const at::Tensor& x, const at::Tensor& wei
     }
     u = impl.u;
   }
-  return gemm_winograd::forward(x, u, bias);
+  return gemm_winograd::forward(x, u, bias, relu);
 }
 
 }  // namespace
@@ -57,9 +58,9 @@ struct WinogradInference::Impl {
 };
 
 at::Tensor WinogradInference::forward(const at::Tensor& x, const at::Tensor& weight,
-                                      const at::Tensor& bias, uint64_t generation) {
+                                      const at::Tensor& bias, uint64_t generation, bool relu) {
   if (!impl_) impl_ = std::make_shared<Impl>();
-  return gemm_inference(*impl_, x, weight, bias, generation);
+  return gemm_inference(*impl_, x, weight, bias, generation, relu);
 }
 
 #else
@@ -257,9 +258,12 @@ struct WinogradInference::Impl {
 };
 
 at::Tensor WinogradInference::forward(const at::Tensor& x_in, const at::Tensor& weight_in,
-                                      const at::Tensor& bias_in, uint64_t generation) {
+                                      const at::Tensor& bias_in, uint64_t generation, bool relu) {
   if (!impl_) impl_ = std::make_shared<Impl>();
-  if (!onednn_available()) return gemm_inference(*impl_, x_in, weight_in, bias_in, generation);
+  if (!onednn_available()) {
+    return gemm_inference(*impl_, x_in, weight_in, bias_in, generation, relu);
+  }
+  if (relu) return forward(x_in, weight_in, bias_in, generation, false).relu_();
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor bias = bias_in.contiguous();
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = weight.size(0);
@@ -330,8 +334,8 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& weight, const at
 
 #endif
 
-at::Tensor WinogradInference::forward(const at::Tensor& x, const at::Tensor& weight,
-                                      const at::Tensor& bias) {
+at::Tensor WinogradInference::forward_tracked(const at::Tensor& x, const at::Tensor& weight,
+                                              const at::Tensor& bias, bool relu) {
   const std::array<int64_t, 2> versions = {weight._version(),
                                            bias.defined() ? bias._version() : -1};
   const std::array<const void*, 2> storages = {weight.data_ptr(),
@@ -343,7 +347,7 @@ at::Tensor WinogradInference::forward(const at::Tensor& x, const at::Tensor& wei
   }
   // A conv without bias (before a GroupNorm): oneDNN's primitive here takes one, so zeros.
   return forward(x, weight, bias.defined() ? bias : at::zeros({weight.size(0)}, weight.options()),
-                 generation_);
+                 generation_, relu);
 }
 
 bool winograd_training_available() { return true; }  // the GEMM path runs on any CPU

@@ -35,12 +35,14 @@ at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& weight, const 
 // weight or bias changes), so a pass pays only the input and output reorders.
 class WinogradInference {
  public:
+  // `relu`: relu(conv(x)), fused into the output where the path allows.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                     uint64_t generation);
+                     uint64_t generation, bool relu = false);
   // The same with the generation kept here: a new one whenever `weight` or `bias` (undefined:
   // none) has been written in place (its version counter) or replaced (its storage) since the
   // last call, so the caller needs no bookkeeping of its own.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+  at::Tensor forward_tracked(const at::Tensor& x, const at::Tensor& weight,
+                             const at::Tensor& bias, bool relu);
 
  private:
   struct Impl;

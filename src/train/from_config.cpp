@@ -66,6 +66,7 @@ data::LoaderOptions train_loader_options(const config::Config& c) {
   o.transform.max_size = c.data.max_size;
   o.transform.flip_prob = c.data.hflip_prob;
   o.transform.vflip_prob = c.data.vflip_prob;
+  o.transform.jitter = {c.data.brightness, c.data.contrast, c.data.saturation};
   o.sampler.batch_size = c.train.batch_size;
   o.sampler.shuffle = true;
   o.sampler.seed = c.run.seed;
@@ -83,6 +84,7 @@ data::LoaderOptions eval_loader_options(const config::Config& c) {
   o.transform.shorter_sides = {side};
   o.transform.flip_prob = 0;
   o.transform.vflip_prob = 0;
+  o.transform.jitter = {};
   o.sampler.batch_size = c.eval.batch_size;
   o.sampler.shuffle = false;
   o.sampler.drop_last = false;

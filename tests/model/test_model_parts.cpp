@@ -672,6 +672,10 @@ TEST(GemmWinograd, MatchesConv2dAndItsGradientsInDoublePrecision) {
     torch::NoGradGuard no_grad;
     const at::Tensor y = gemm_winograd::forward(x, gemm_winograd::transform_weight(w), b);
     EXPECT_LT(rel(y, want), 3e-5) << where << " forward";
+    // The ReLU fused into the output transform: exactly relu of the same output.
+    const at::Tensor fused =
+        gemm_winograd::forward(x, gemm_winograd::transform_weight(w), b, /*relu=*/true);
+    EXPECT_TRUE(at::equal(fused, y.relu())) << where << " fused ReLU";
   }
 }
 

@@ -444,6 +444,23 @@ std::string device_error(const focaldet::config::Config& c, int local_rank, int 
 
 }  // namespace
 
+// data.brightness / contrast / saturation reach the training loader only: evaluation sees the
+// images as they are.
+TEST(LoaderOptions, ColorJitterIsForTrainingOnly) {
+  focaldet::test::TempDir tmp;
+  fs::create_directories(tmp.path() / "data" / "images");
+  tmp.write("data/train.json", "{}");
+  const auto c = focaldet::config::parse_config(
+      "data:\n  image_root: data/images\n  train: data/train.json\n  brightness: 0.2\n"
+      "  contrast: 0.3\n  saturation: 0.4\ntrain:\n  max_iters: 10\n",
+      "x.yaml", tmp.str());
+  const auto train = train_loader_options(c).transform.jitter;
+  EXPECT_DOUBLE_EQ(train.brightness, 0.2);
+  EXPECT_DOUBLE_EQ(train.contrast, 0.3);
+  EXPECT_DOUBLE_EQ(train.saturation, 0.4);
+  EXPECT_FALSE(eval_loader_options(c).transform.jitter.enabled());
+}
+
 TEST(Device, CpuIsTheDefaultAndNeedsNoGpu) {
   focaldet::test::TempDir dir;
   EXPECT_EQ(run_device(device_config(dir, "")), torch::Device(torch::kCPU));

@@ -154,6 +154,16 @@ TEST(ConvNorm, FoldedFrozenBatchNormHasTheGradientsOfConvThenNorm) {
   EXPECT_TRUE(at::allclose(frozen_dx[0], want_grads[0], 1e-12, 1e-12));
 }
 
+// Random parameters for `from` (away from the init's zero biases), copied into `to` (the same
+// architecture); call without grad mode.
+void randomise_into(torch::nn::Module& from, torch::nn::Module& to) {
+  auto dst = to.named_parameters();
+  for (const auto& p : from.named_parameters()) {
+    p.value().normal_(0, 0.1);
+    dst[p.key()].copy_(p.value());
+  }
+}
+
 TEST(RetinaNetHead, WinogradInferenceMatchesTheDirectConvolution) {
   if (!WinogradHead::available()) {
     GTEST_SKIP() << "no oneDNN Winograd here (needs libdnnl-dev at build time and AVX-512)";
@@ -169,13 +179,7 @@ TEST(RetinaNetHead, WinogradInferenceMatchesTheDirectConvolution) {
   ASSERT_TRUE(winograd->uses_winograd());
   ASSERT_FALSE(direct->uses_winograd());
   torch::NoGradGuard no_grad;
-  {
-    auto dst = direct->named_parameters();
-    for (const auto& p : winograd->named_parameters()) {
-      p.value().normal_(0, 0.1);  // away from the init's zero biases
-      dst[p.key()].copy_(p.value());
-    }
-  }
+  randomise_into(*winograd, *direct);
   std::vector<at::Tensor> blocked, dense;
   for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{24, 40}, {12, 20}, {3, 5}}) {
     dense.push_back(torch::randn({2, 32, h, w}));
@@ -218,13 +222,7 @@ TEST(RetinaNetHead, CachedWinogradInferenceMatchesTheDirectConvolutionAndFollows
     RetinaNetHead direct(o);
     ASSERT_TRUE(winograd->trains_winograd());
     torch::NoGradGuard no_grad;
-    {
-      auto dst = direct->named_parameters();
-      for (const auto& p : winograd->named_parameters()) {
-        p.value().normal_(0, 0.1);  // away from the init's zero biases
-        dst[p.key()].copy_(p.value());
-      }
-    }
+    randomise_into(*winograd, *direct);
     std::vector<at::Tensor> dense, blocked;
     for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{24, 40}, {16, 20}, {3, 5}}) {
       dense.push_back(torch::randn({2, 64, h, w}));

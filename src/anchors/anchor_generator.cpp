@@ -29,6 +29,12 @@ AnchorGenerator::AnchorGenerator(AnchorOptions options) : options_(std::move(opt
   for (double r : options_.aspect_ratios) {
     check(r > 0, "anchors: aspect ratio must be > 0, got " + std::to_string(r));
   }
+  check(options_.strides.empty() || options_.strides.size() == options_.base_sizes.size(),
+        "anchors: strides must be empty or one per level (" +
+            std::to_string(options_.base_sizes.size()) + "), got " +
+            std::to_string(options_.strides.size()));
+  for (int64_t s : options_.strides)
+    check(s > 0, "anchors: stride must be > 0, got " + std::to_string(s));
   for (const auto& level : anchor_sizes(options_)) {
     for (double s : level)
       check(s > 0, "anchors: anchor size must be > 0, got " + std::to_string(s));
@@ -80,8 +86,9 @@ at::Tensor AnchorGenerator::anchors(Size2 image_size, const std::vector<Size2>& 
           "anchors: level " + std::to_string(l) + " feature map " + std::to_string(gh) + "x" +
               std::to_string(gw) + " does not fit the image " + std::to_string(image_size.first) +
               "x" + std::to_string(image_size.second));
-    const int64_t stride_h = image_size.first / gh;
-    const int64_t stride_w = image_size.second / gw;
+    const bool fixed = !options_.strides.empty();
+    const int64_t stride_h = fixed ? options_.strides[l] : image_size.first / gh;
+    const int64_t stride_w = fixed ? options_.strides[l] : image_size.second / gw;
     const at::Tensor shift_x = at::arange(gw, at::kInt) * stride_w;
     const at::Tensor shift_y = at::arange(gh, at::kInt) * stride_h;
     const auto grid = at::meshgrid({shift_y, shift_x}, "ij");

@@ -23,6 +23,10 @@ struct AnchorOptions {
   // torchvision truncates the scaled sizes to integers (int(32 * 2^(1/3)) = 40); keep it for
   // parity with its pretrained models.
   bool truncate_sizes = true;
+  // Anchor spacing of each level, input pixels (8, 16, .. for P3, P4, ..: the feature map's own
+  // stride). Empty: torchvision's padded image size // feature size per axis, which differs
+  // from the feature stride at P6 and P7 unless the padded size is a multiple of 128.
+  std::vector<int64_t> strides;
 };
 
 // (height, width) pairs.

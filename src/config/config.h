@@ -55,6 +55,13 @@ struct AnchorConfig {
   std::vector<double> base_sizes = {32, 64, 128, 256, 512};  // P3..P7, pixels
   std::vector<double> octave_scales = {1.0, 1.2599210498948732, 1.5874010519681994};
   std::vector<double> aspect_ratios = {0.5, 1.0, 2.0};      // height / width
+  // Where a level's anchors sit. level: every 2^l pixels (8..128 for P3..P7), on the centres of
+  // its feature map, as detectron2 and MMDetection place them. torchvision: every
+  // (padded image size // feature size) pixels per axis, torchvision's AnchorGenerator; the same
+  // when the padded size is a multiple of 128, else P6 and P7 anchors drift off their features
+  // (a 320 x 448 batch puts P7's at 0, 106, 212 instead of 0, 128, 256), differently at each
+  // image size, so a model trained at one size misplaces large boxes at another.
+  std::string grid = "level";
 };
 
 struct ModelConfig {
@@ -153,6 +160,10 @@ struct InferenceConfig {
   int64_t topk_per_level = 1000;
   double nms_thresh = 0.5;
   int64_t max_detections = 100;
+  // Test-time augmentation: none; hflip (the image and its left-right mirror); hvflip (and the
+  // up-down mirror and both: 4 passes, for data without an up). Each view's detections are
+  // mirrored back and merged by class-wise NMS at nms_thresh. Evaluation and predict use it.
+  std::string tta = "none";
 };
 
 // Data-parallel training (docs/distributed.md): used when launched with torchrun, with

@@ -50,6 +50,7 @@ std::vector<Field> fields(Config& c) {
       {"model.anchors.base_sizes", &c.model.anchors.base_sizes},
       {"model.anchors.octave_scales", &c.model.anchors.octave_scales},
       {"model.anchors.aspect_ratios", &c.model.anchors.aspect_ratios},
+      {"model.anchors.grid", &c.model.anchors.grid},
 
       {"assigner.kind", &c.assigner.kind},
       {"assigner.pos_iou", &c.assigner.pos_iou},
@@ -104,6 +105,7 @@ std::vector<Field> fields(Config& c) {
       {"inference.topk_per_level", &c.inference.topk_per_level},
       {"inference.nms_thresh", &c.inference.nms_thresh},
       {"inference.max_detections", &c.inference.max_detections},
+      {"inference.tta", &c.inference.tta},
 
       {"dist.timeout_seconds", &c.dist.timeout_seconds},
       {"dist.bucket_mb", &c.dist.bucket_mb},

@@ -171,6 +171,7 @@ void check_model(const Config& c, Checker& k) {
     for (double v : *values)
       k.check(v > 0, key, "every value must be > 0, got " + format_double(v));
   }
+  k.one_of("model.anchors.grid", m.anchors.grid, {"level", "torchvision"});
 }
 
 void check_assigner_and_loss(const Config& c, Checker& k) {
@@ -268,6 +269,7 @@ void check_train_eval_inference(const Config& c, Checker& k) {
   k.at_least("inference.topk_per_level", static_cast<double>(i.topk_per_level), 1);
   k.in_range("inference.nms_thresh", i.nms_thresh, 0, 1, true, false);
   k.at_least("inference.max_detections", static_cast<double>(i.max_detections), 1);
+  k.one_of("inference.tta", i.tta, {"none", "hflip", "hvflip"});
 
   const DistConfig& d = c.dist;
   k.positive("dist.timeout_seconds", d.timeout_seconds);

@@ -7,6 +7,7 @@
 
 #include "anchors/box_coder.h"
 #include "common/error.h"
+#include "infer/flip_views.h"
 
 namespace focaldet::train {
 namespace {
@@ -107,6 +108,7 @@ Detector::Detector(const DetectorOptions& options)
             std::to_string(anchor_generator_.num_levels()));
   options_.model = m;
   options_.postprocess.softmax_background = options.cls.kind == loss::ClsLossKind::SoftmaxFocal;
+  tta_views_ = infer::flip_views(options.tta);
   model_ = model::RetinaNet(m);
 }
 
@@ -201,18 +203,35 @@ std::vector<infer::Detections> Detector::detect(const data::Batch& batch_in) {
   torch::NoGradGuard no_grad;
   data::Batch moved;
   const data::Batch& batch = on_device(batch_in, device_, moved);
-  const model::RetinaNetOutput out = model_->forward(batch.images);
-  const std::vector<anchors::Size2> feature_sizes(out.feature_sizes.begin(),
-                                                  out.feature_sizes.end());
-  const at::Tensor anchors = anchor_generator_.anchors(
-      {batch.images.size(2), batch.images.size(3)}, feature_sizes, batch.images.device());
   std::vector<infer::ImageInfo> infos;
+  std::vector<anchors::Size2> sizes;
   for (int64_t i = 0; i < batch.size(); ++i) {
-    infos.push_back({{batch.image_sizes[i][0], batch.image_sizes[i][1]}, batch.scales[i]});
+    sizes.emplace_back(batch.image_sizes[i][0], batch.image_sizes[i][1]);
+    infos.push_back({sizes.back(), batch.scales[i]});
   }
-  return infer::postprocess(out.cls_logits, out.box_deltas, anchors,
-                            anchor_generator_.num_anchors_per_level(feature_sizes), infos,
-                            options_.postprocess);
+  // One pass per view; with test-time flips, each view's detections mirrored back and merged.
+  std::vector<std::vector<infer::Detections>> per_image(batch.size());
+  for (const infer::FlipView& view : tta_views_) {
+    const at::Tensor images = infer::flip_images(batch.images, sizes, view);
+    const model::RetinaNetOutput out = model_->forward(images);
+    const std::vector<anchors::Size2> feature_sizes(out.feature_sizes.begin(),
+                                                    out.feature_sizes.end());
+    const at::Tensor anchors = anchor_generator_.anchors({images.size(2), images.size(3)},
+                                                         feature_sizes, images.device());
+    std::vector<infer::Detections> dets = infer::postprocess(
+        out.cls_logits, out.box_deltas, anchors,
+        anchor_generator_.num_anchors_per_level(feature_sizes), infos, options_.postprocess);
+    if (tta_views_.size() == 1) return dets;
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      per_image[i].push_back(infer::unflip(dets[i], infos[i], view));
+    }
+  }
+  std::vector<infer::Detections> merged;
+  for (const auto& views : per_image) {
+    merged.push_back(infer::merge_views(views, options_.postprocess.nms_thresh,
+                                        options_.postprocess.max_detections));
+  }
+  return merged;
 }
 
 }  // namespace focaldet::train

@@ -16,6 +16,7 @@
 #include "assign/atss.h"
 #include "assign/max_iou.h"
 #include "data/batch.h"
+#include "infer/flip_views.h"
 #include "infer/postprocess.h"
 #include "loss/box_loss.h"
 #include "loss/classification_loss.h"
@@ -44,6 +45,8 @@ struct DetectorOptions {
   double box_weight = 1.0;
   NormalizeMode normalize = NormalizeMode::NumPositives;
   infer::PostprocessOptions postprocess;
+  // Test-time flips (infer/flip_views.h): none | hflip | hvflip; detect() runs every view.
+  std::string tta = "none";
 };
 
 // What the losses start from: the model's outputs for a batch, its anchors, and the assigner's
@@ -87,7 +90,8 @@ class Detector {
   AssignedOutputs forward_assigned(const data::Batch& batch);
 
   // Inference under no-grad: detections per image in original image pixels, on device() (flips
-  // of the batch are not undone here: infer::to_coco_results does that).
+  // of the batch are not undone here: infer::to_coco_results does that). With options.tta, the
+  // model also runs on mirrored copies of the batch and the views' detections are merged.
   std::vector<infer::Detections> detect(const data::Batch& batch);
 
   // Moves the model to `device` (run.device); losses(), forward_assigned() and detect() then
@@ -108,6 +112,7 @@ class Detector {
   int64_t num_classes_;
   model::RetinaNet model_{nullptr};
   anchors::AnchorGenerator anchor_generator_;
+  std::vector<infer::FlipView> tta_views_;
   loss::LossNormalizer normalizer_;
   torch::Device device_ = torch::kCPU;
 };

@@ -30,6 +30,9 @@ DetectorOptions detector_options(const config::Config& c, int64_t num_classes) {
   o.anchors.base_sizes = m.anchors.base_sizes;
   o.anchors.octave_scales = m.anchors.octave_scales;
   o.anchors.aspect_ratios = m.anchors.aspect_ratios;
+  if (m.anchors.grid == "level") {
+    for (size_t l = 0; l < m.anchors.base_sizes.size(); ++l) o.anchors.strides.push_back(8 << l);
+  }
 
   const config::AssignerConfig& a = c.assigner;
   o.assigner = parse_assigner(a.kind);
@@ -56,6 +59,7 @@ DetectorOptions detector_options(const config::Config& c, int64_t num_classes) {
   o.postprocess.topk_per_level = i.topk_per_level;
   o.postprocess.nms_thresh = i.nms_thresh;
   o.postprocess.max_detections = i.max_detections;
+  o.tta = i.tta;
   return o;
 }
 

@@ -91,6 +91,41 @@ TEST(AnchorGenerator, CacheStaysBounded) {
   EXPECT_GE(gen.cached_sizes(), 1u);
 }
 
+TEST(AnchorGenerator, LevelStridesKeepAnchorsOnTheFeatureGrid) {
+  // A 320 x 448 batch (a 320 px short side padded to 32): P3..P7 are 40x56, 20x28, 10x14, 5x7
+  // and 3x4. torchvision's stride, image // grid, is 106 x 112 at P7; the level's own is 128.
+  const std::vector<Size2> feats = {{40, 56}, {20, 28}, {10, 14}, {5, 7}, {3, 4}};
+  AnchorOptions level;
+  level.strides = {8, 16, 32, 64, 128};
+  const AnchorGenerator fixed(level), tv;
+  const at::Tensor a = fixed.anchors({320, 448}, feats, at::kCPU);
+  const at::Tensor b = tv.anchors({320, 448}, feats, at::kCPU);
+  const std::vector<int64_t> counts = fixed.num_anchors_per_level(feats);
+  const auto la = a.split_with_sizes(counts), lb = b.split_with_sizes(counts);
+  const int64_t per_loc = fixed.anchors_per_location();
+  for (int64_t l = 0; l < 5; ++l) {
+    const auto [gh, gw] = feats[l];
+    // Centre of the anchors of location (y, x): (x * stride, y * stride), by hand.
+    const at::Tensor centres = ((la[l].narrow(1, 0, 2) + la[l].narrow(1, 2, 2)) / 2)
+                                   .view({gh, gw, per_loc, 2});
+    const int64_t stride = 8 << l;
+    for (int64_t y : {int64_t{0}, gh - 1}) {
+      for (int64_t x : {int64_t{0}, gw - 1}) {
+        const at::Tensor c = centres[y][x];
+        EXPECT_TRUE(at::equal(c.select(1, 0), at::full({per_loc}, float(x * stride))))
+            << "level " << l << " x " << x;
+        EXPECT_TRUE(at::equal(c.select(1, 1), at::full({per_loc}, float(y * stride))))
+            << "level " << l << " y " << y;
+      }
+    }
+    // Where image // grid equals the level's stride (P3..P6 here), both grids are one.
+    EXPECT_EQ(at::equal(la[l], lb[l]), l < 4) << "level " << l;
+  }
+  AnchorOptions wrong;
+  wrong.strides = {8, 16};
+  EXPECT_THROW(AnchorGenerator{wrong}, Error);
+}
+
 TEST(AnchorGenerator, WrongNumberOfLevelsIsAnError) {
   AnchorGenerator gen;
   EXPECT_THROW(gen.anchors({32, 32}, {{4, 4}}, at::kCPU), Error);

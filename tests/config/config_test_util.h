@@ -73,6 +73,7 @@ inline void expect_same_config(const Config& a, const Config& b) {
   FOCALDET_EXPECT_FIELD(model.anchors.base_sizes);
   FOCALDET_EXPECT_FIELD(model.anchors.octave_scales);
   FOCALDET_EXPECT_FIELD(model.anchors.aspect_ratios);
+  FOCALDET_EXPECT_FIELD(model.anchors.grid);
   FOCALDET_EXPECT_FIELD(assigner.kind);
   FOCALDET_EXPECT_FIELD(assigner.pos_iou);
   FOCALDET_EXPECT_FIELD(assigner.neg_iou);
@@ -119,6 +120,7 @@ inline void expect_same_config(const Config& a, const Config& b) {
   FOCALDET_EXPECT_FIELD(inference.topk_per_level);
   FOCALDET_EXPECT_FIELD(inference.nms_thresh);
   FOCALDET_EXPECT_FIELD(inference.max_detections);
+  FOCALDET_EXPECT_FIELD(inference.tta);
 #undef FOCALDET_EXPECT_FIELD
 }
 

@@ -313,7 +313,7 @@ TEST_F(ConfigTest, ToYamlReadsBackToAnEqualConfig) {
       "        head_gn_groups: 8, prior: 0.02, weights: data/weights.pt,\n"
       "        weights_allow_missing: false,\n"
       "        anchors: {base_sizes: [16, 32, 64, 128, 256], octave_scales: [1, 1.5],\n"
-      "                  aspect_ratios: [1]}}\n"
+      "                  aspect_ratios: [1], grid: torchvision}}\n"
       "assigner: {kind: atss, pos_iou: 0.6, neg_iou: 0.3, low_quality_matches: false,\n"
       "           atss_top_k: 5, crowd_ioa: 0.5}\n"
       "loss: {cls: ohem, alpha: -1, gamma: 1.5, ohem_neg_pos_ratio: 2, easy_prob: 0.2,\n"
@@ -327,7 +327,7 @@ TEST_F(ConfigTest, ToYamlReadsBackToAnEqualConfig) {
       "        checkpoint_every: 50, progress: 'off'}\n"
       "eval: {split: test, batch_size: 2, shorter_side: 600, max_images: 10}\n"
       "inference: {score_thresh: 0.3, topk_per_level: 500, nms_thresh: 0.6,\n"
-      "            max_detections: 50}\n");
+      "            max_detections: 50, tta: hvflip}\n");
   // Values whose shortest decimal needs 17 digits, and strings YAML would read otherwise.
   c.loss.gamma = 1.0 / 3.0;
   c.optimizer.lr = 0.1 + 0.2;

@@ -10,9 +10,11 @@
 #include <torch/serialize/output-archive.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -569,6 +571,47 @@ focaldet::data::Batch two_images() {
 }
 
 }  // namespace
+
+// Flip TTA (inference.tta: hflip) merges a pass on the image with one on its mirror, so the
+// detections of a mirrored image are the mirror of the image's detections; without TTA they
+// are not (a random model is not mirror-symmetric), so the check can fail.
+TEST(Detector, FlipTtaDetectionsMirrorWithTheImage) {
+  auto detections = [](const std::string& tta, bool mirrored) {
+    DetectorOptions o = small_detector(true);
+    o.tta = tta;
+    o.postprocess.score_thresh = 0.2;
+    torch::manual_seed(11);
+    Detector d(o);
+    d.model()->eval();
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : d.model()->named_parameters()) {
+        if (p.key().find("cls_logits.bias") != std::string::npos) p.value().uniform_(-3, 1);
+      }
+    }
+    focaldet::data::Batch b = two_images();
+    if (mirrored) b.images = b.images.flip(3);
+    auto dets = d.detect(b)[1];
+    if (mirrored) {  // mirrored back by hand: x1 = 128 - x2, x2 = 128 - x1
+      const at::Tensor b = dets.boxes;
+      dets.boxes = at::stack({128 - b.select(1, 2), b.select(1, 1), 128 - b.select(1, 0),
+                              b.select(1, 3)}, 1);
+    }
+    return dets;
+  };
+  auto same = [](const focaldet::infer::Detections& a, const focaldet::infer::Detections& b) {
+    return a.scores.size(0) == b.scores.size(0) && at::equal(a.labels, b.labels) &&
+           at::allclose(a.scores, b.scores, 0, 1e-6) && at::allclose(a.boxes, b.boxes, 0, 1e-3);
+  };
+  const auto plain = detections("none", false), tta = detections("hflip", false);
+  ASSERT_GT(tta.scores.size(0), 5);
+  EXPECT_TRUE(same(tta, detections("hflip", true)));
+  EXPECT_FALSE(same(plain, detections("none", true)));
+  EXPECT_FALSE(same(plain, tta));  // the mirrored pass adds to and changes the detections
+  EXPECT_TRUE(std::is_sorted(tta.scores.data_ptr<float>(),
+                             tta.scores.data_ptr<float>() + tta.scores.size(0),
+                             std::greater<float>()));
+}
 
 // On CUDA the sigmoid losses run as tensor ops (the fused kernel is CPU code): the detector's
 // losses, their breakdown and every parameter's gradient on that path equal the fused path's,

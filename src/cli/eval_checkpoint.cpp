@@ -33,8 +33,9 @@ void run_eval_checkpoint(const EvalCheckpointArgs& args) {
                                        /*load_weights=*/false, device);
   const train::TrainState state =
       train::load_inference_weights(args.checkpoint, *detector->model());
-  spdlog::info("evaluating {} (iteration {}{}) on the {} split: {} images", args.checkpoint,
-               state.iteration, state.averaged ? ", model EMA weights" : "", split,
+  spdlog::info("evaluating {} (iteration {}{}{}) on the {} split: {} images", args.checkpoint,
+               state.iteration, state.averaged ? ", model EMA weights" : "",
+               c.inference.tta == "none" ? "" : ", test-time flips " + c.inference.tta, split,
                gt->images.size());
   const train::SplitEvaluation e =
       train::evaluate_split(*detector, gt, train::eval_loader_options(c), threads);

@@ -321,6 +321,16 @@ TEST(TrainRun, EvalAndPredictFromACheckpoint) {
   EXPECT_TRUE(fs::exists(run + "/detections_test.json"));
   EXPECT_TRUE(fs::exists(run + "/metrics_test.json"));
   out.clear();
+  // With test-time flips: the log says so, and the metrics are written.
+  ASSERT_EQ(run_focaldet("eval configs/smoke.yaml --checkpoint " + run +
+                             "/checkpoints/last.pt --split test --set eval.max_images=2"
+                             " --set inference.tta=hvflip --out " + tmp.str() + "/tta",
+                         &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("(iteration 2, test-time flips hvflip)"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(tmp.str() + "/tta/metrics_test.json"));
+  out.clear();
   ASSERT_EQ(run_focaldet("predict configs/smoke.yaml --checkpoint " + run +
                              "/checkpoints/last.pt data/bccd/JPEGImages/BloodImage_00000.jpg --out " +
                              tmp.str() + "/pred",

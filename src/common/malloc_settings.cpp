@@ -6,6 +6,8 @@
 #include <malloc.h>
 #endif
 
+#include "common/large_block_allocator.h"
+
 namespace focaldet {
 
 void keep_freed_memory() {
@@ -13,6 +15,7 @@ void keep_freed_memory() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
 #endif
+  use_large_block_allocator();  // blocks above that threshold: huge pages
 }
 
 }  // namespace focaldet

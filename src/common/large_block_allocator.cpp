@@ -60,6 +60,23 @@ void delete_block(void* data) {
   }
 }
 
+// Unmaps every kept block; returns how many bytes that gave back.
+std::size_t release_kept() {
+  Blocks& b = blocks();
+  std::multimap<std::size_t, void*> kept;
+  {
+    std::lock_guard<std::mutex> lock(b.mutex);
+    kept.swap(b.kept);
+    b.kept_bytes = 0;
+  }
+  std::size_t bytes = 0;
+  for (const auto& [length, data] : kept) {
+    munmap(data, length);
+    bytes += length;
+  }
+  return bytes;
+}
+
 class LargeBlockAllocator final : public c10::Allocator {
  public:
   explicit LargeBlockAllocator(c10::Allocator* fallback) : fallback_(fallback) {}
@@ -95,6 +112,10 @@ class LargeBlockAllocator final : public c10::Allocator {
     }
     void* raw = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED && release_kept() > 0) {  // out of memory: give the kept blocks back
+      raw = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+    }
     if (raw == MAP_FAILED) return nullptr;
     const auto start = reinterpret_cast<std::uintptr_t>(raw);
     const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;

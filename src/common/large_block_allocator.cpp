@@ -110,12 +110,12 @@ class LargeBlockAllocator final : public c10::Allocator {
         return data;
       }
     }
-    void* raw = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED && release_kept() > 0) {  // out of memory: give the kept blocks back
-      raw = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
-    }
+    const auto map = [&] {
+      return mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    };
+    void* raw = map();
+    if (raw == MAP_FAILED && release_kept() > 0) raw = map();  // out of memory: give kept back
     if (raw == MAP_FAILED) return nullptr;
     const auto start = reinterpret_cast<std::uintptr_t>(raw);
     const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
